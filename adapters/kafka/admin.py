@@ -1,0 +1,82 @@
+"""Broker probing and idempotent topic creation."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import socket
+from dataclasses import dataclass
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from adapters.kafka.errors import BrokerError, KafkaClientError
+from adapters.kafka.topics import TopicSpec
+
+logger = logging.getLogger(__name__)
+
+
+class PortState(enum.Enum):
+    FREE = "free"
+    KAFKA = "kafka"
+    OTHER = "other"
+
+
+def quiet_client_config(bootstrap: str) -> dict[str, object]:
+    """librdkafka prints connection errors itself; route them to our logger instead."""
+    return {"bootstrap.servers": bootstrap, "logger": logging.getLogger("librdkafka")}
+
+
+def probe(address: str, timeout: float = 3.0) -> PortState:
+    """FREE if nothing listens, KAFKA if a metadata request succeeds, else OTHER."""
+    host, port = address.rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=min(timeout, 1.0)):
+            pass
+    except OSError:
+        return PortState.FREE
+    try:
+        AdminClient(quiet_client_config(address)).list_topics(timeout=timeout)
+    except KafkaException:
+        return PortState.OTHER
+    return PortState.KAFKA
+
+
+def require_broker(bootstrap: str, timeout: float = 5.0) -> None:
+    """Fail with one line when no broker answers (instead of hanging in a client)."""
+    first = bootstrap.split(",")[0]
+    if probe(first, timeout) is not PortState.KAFKA:
+        raise BrokerError(f"no Kafka broker answers at {bootstrap}; start one with"
+                          " `orderflow broker start` or set KAFKA_BOOTSTRAP_SERVERS")
+
+
+@dataclass(frozen=True)
+class TopicReport:
+    created: list[str]
+    existing: list[str]
+
+
+def create_topics(bootstrap: str, specs: list[TopicSpec], timeout: float = 30.0) -> TopicReport:
+    admin = AdminClient(quiet_client_config(bootstrap))
+    present = set(admin.list_topics(timeout=timeout).topics)
+    missing = [s for s in specs if s.name not in present]
+    created: list[str] = []
+    if missing:
+        new = [NewTopic(s.name, num_partitions=s.partitions, replication_factor=1,
+                        config=s.config) for s in missing]
+        for name, future in admin.create_topics(new, operation_timeout=timeout).items():
+            _settle(name, future, created)
+    existing = [s.name for s in specs if s.name not in created]
+    return TopicReport(created=created, existing=existing)
+
+
+def _settle(name: str, future: object, created: list[str]) -> None:
+    try:
+        future.result()  # type: ignore[attr-defined]
+    except KafkaException as exc:
+        error = exc.args[0]
+        if error.code() != KafkaError.TOPIC_ALREADY_EXISTS:  # a concurrent creator won
+            raise KafkaClientError(f"creating topic {name}", error) from exc
+        return
+    created.append(name)
+    logger.info("created topic %s", name)

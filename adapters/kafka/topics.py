@@ -1,0 +1,34 @@
+"""Every topic's name, partitions and configs, in one place. A prefix isolates a run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+EVENT_PARTITIONS = 6
+COMMAND_PARTITIONS = 6
+DLQ_PARTITIONS = 1
+_KEEP_FOREVER = {"retention.ms": "-1", "cleanup.policy": "delete"}  # projections replay events
+_COMMANDS = {"retention.ms": str(7 * 24 * 3600 * 1000)}
+
+EVENT_TOPICS = ("orders", "inventory", "payments", "shipping")
+COMMAND_TOPICS = ("orders.commands", "inventory.commands", "payments.commands",
+                  "shipping.commands")
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: dict[str, str] = field(default_factory=dict)
+
+
+def topic_specs(prefix: str = "") -> list[TopicSpec]:
+    specs = [TopicSpec(prefix + t, EVENT_PARTITIONS, dict(_KEEP_FOREVER)) for t in EVENT_TOPICS]
+    specs += [TopicSpec(prefix + t, COMMAND_PARTITIONS, dict(_COMMANDS)) for t in COMMAND_TOPICS]
+    sources = EVENT_TOPICS + COMMAND_TOPICS
+    specs += [TopicSpec(f"{prefix}{t}.dlq", DLQ_PARTITIONS, dict(_KEEP_FOREVER)) for t in sources]
+    return specs
+
+
+def topic_name(prefix: str, base: str) -> str:
+    return prefix + base

@@ -1,0 +1,116 @@
+"""The Kafka tutorial's steps, literally: produce one order event, consume `orders`,
+and print `Order {key} received with status {status}` for matching statuses.
+
+Records of the real system on `orders` carry a top-level "status", so the same
+consumer works against it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
+
+from adapters.kafka.admin import create_topics, quiet_client_config
+from adapters.kafka.errors import KafkaClientError
+from adapters.kafka.topics import EVENT_PARTITIONS, TopicSpec
+
+logger = logging.getLogger(__name__)
+
+TUTORIAL_KEY = "order-123"
+TUTORIAL_VALUE = {"status": "created"}
+
+
+def status_line(key: str, status: str) -> str:
+    return f"Order {key} received with status {status}"
+
+
+def run_tutorial(bootstrap: str, topic: str, listen_status: str = "created",
+                 timeout: float = 30.0) -> Iterator[str]:
+    """Create the topic, produce the tutorial's event, and yield the lines the listener prints."""
+    create_topics(bootstrap, [TopicSpec(topic, EVENT_PARTITIONS)])
+    consumer = _assigned_consumer(bootstrap, topic, from_beginning=False)
+    try:
+        partition, offset = _produce_one(bootstrap, topic, TUTORIAL_KEY, TUTORIAL_VALUE)
+        for message in _messages(consumer, idle_timeout=timeout):
+            line = _matching_line(message, listen_status)
+            if line is not None:
+                yield line
+            if (message.partition(), message.offset()) == (partition, offset):
+                return
+        raise KafkaClientError("tutorial", f"did not read back its own event within {timeout}s")
+    finally:
+        consumer.close()
+
+
+def listen(bootstrap: str, topic: str, listen_status: str, *, from_beginning: bool,
+           idle_timeout: float) -> Iterator[str]:
+    """Assign now (nothing produced after this returns is missed), then yield one line per
+    matching record until `idle_timeout` seconds pass without records."""
+    consumer = _assigned_consumer(bootstrap, topic, from_beginning=from_beginning)
+    return _listen(consumer, listen_status, idle_timeout)
+
+
+def _listen(consumer: Consumer, listen_status: str, idle_timeout: float) -> Iterator[str]:
+    try:
+        for message in _messages(consumer, idle_timeout=idle_timeout):
+            line = _matching_line(message, listen_status)
+            if line is not None:
+                yield line
+    finally:
+        consumer.close()
+
+
+def _produce_one(bootstrap: str, topic: str, key: str, value: dict[str, Any]) -> tuple[int, int]:
+    producer = Producer({**quiet_client_config(bootstrap), "enable.idempotence": True,
+                         "acks": "all"})
+    reports: list[Message] = []
+    producer.produce(topic, key=key.encode(), value=json.dumps(value).encode(),
+                     on_delivery=lambda err, msg: reports.append(err or msg))
+    producer.flush(30)
+    if not reports or not isinstance(reports[0], Message):
+        raise KafkaClientError(f"producing to {topic}", reports[0] if reports else "no report")
+    return reports[0].partition(), reports[0].offset()
+
+
+def _assigned_consumer(bootstrap: str, topic: str, *, from_beginning: bool) -> Consumer:
+    """Assign every partition at explicit offsets, so nothing produced after this is missed."""
+    consumer = Consumer({**quiet_client_config(bootstrap), "enable.auto.commit": False,
+                         "group.id": f"orderflow-tutorial-{uuid.uuid4()}"})
+    metadata = consumer.list_topics(topic, timeout=10)
+    if metadata.topics[topic].error is not None:
+        consumer.close()
+        raise KafkaClientError(f"reading topic {topic}", metadata.topics[topic].error)
+    assignment = []
+    for partition in metadata.topics[topic].partitions:
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+        assignment.append(TopicPartition(topic, partition, low if from_beginning else high))
+    consumer.assign(assignment)
+    return consumer
+
+
+def _messages(consumer: Consumer, idle_timeout: float) -> Iterator[Message]:
+    last_seen = time.monotonic()
+    while time.monotonic() - last_seen < idle_timeout:
+        for message in consumer.consume(num_messages=500, timeout=0.2):
+            if message.error() is not None:
+                logger.warning("consumer error: %s", message.error())
+                continue
+            last_seen = time.monotonic()
+            yield message
+
+
+def _matching_line(message: Message, listen_status: str) -> str | None:
+    key = (message.key() or b"").decode("utf-8", "replace")
+    try:
+        status = json.loads(message.value() or b"null").get("status")
+    except (ValueError, AttributeError):
+        logger.warning("skipping %s[%d]@%d: value is not a JSON object",
+                       message.topic(), message.partition(), message.offset())
+        return None
+    return status_line(key, status) if status == listen_status else None

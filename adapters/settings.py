@@ -1,0 +1,80 @@
+"""Settings, read once from the environment and passed in (never read at import time)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from domain.errors import OrderflowError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+_HOST_PORT = re.compile(r"^[A-Za-z0-9._\-\[\]:]+:(\d{1,5})$")
+_PREFIX = re.compile(r"^[A-Za-z0-9._-]{0,64}$")
+_SCHEMES = ("sqlite", "postgresql", "postgres", "postgresql+psycopg")
+
+
+class SettingsError(OrderflowError):
+    """An environment variable holds a value orderflow cannot use."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    bootstrap_servers: str = DEFAULT_BOOTSTRAP
+    database_url: str | None = None
+    data_dir: Path = Path(".orderflow")
+    topic_prefix: str = ""
+    cache_dir: Path = PROJECT_ROOT / ".cache"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        return cls(
+            bootstrap_servers=_bootstrap(env.get("KAFKA_BOOTSTRAP_SERVERS") or DEFAULT_BOOTSTRAP),
+            database_url=_database_url(env.get("ORDERFLOW_DATABASE_URL") or None),
+            data_dir=Path(env.get("ORDERFLOW_DATA_DIR") or ".orderflow"),
+            topic_prefix=_prefix(env.get("ORDERFLOW_TOPIC_PREFIX", "")),
+            cache_dir=Path(env.get("ORDERFLOW_CACHE_DIR") or PROJECT_ROOT / ".cache"),
+        )
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url is not None and not self.database_url.startswith("sqlite")
+
+    @property
+    def first_broker_port(self) -> int:
+        return int(self.bootstrap_servers.split(",")[0].rsplit(":", 1)[1])
+
+
+def _bootstrap(value: str) -> str:
+    for address in value.split(","):
+        match = _HOST_PORT.match(address.strip())
+        if not match or not 0 < int(match.group(1)) < 65536:
+            raise SettingsError(
+                f"KAFKA_BOOTSTRAP_SERVERS: {address.strip()!r} is not host:port (e.g. 127.0.0.1:9092)"
+            )
+    return ",".join(a.strip() for a in value.split(","))
+
+
+def _database_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    scheme = value.split("://", 1)[0] if "://" in value else ""
+    if scheme not in _SCHEMES:
+        raise SettingsError(
+            f"ORDERFLOW_DATABASE_URL: unsupported scheme {scheme or value!r}"
+            " (use sqlite:///DIR or postgresql://USER:PASSWORD@HOST/DB)"
+        )
+    return value
+
+
+def _prefix(value: str) -> str:
+    if not _PREFIX.match(value):
+        raise SettingsError(
+            "ORDERFLOW_TOPIC_PREFIX: use at most 64 of A-Z a-z 0-9 . _ - (got "
+            f"{value[:40]!r})"
+        )
+    return value

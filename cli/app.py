@@ -1,0 +1,31 @@
+"""The `orderflow` command: one typer group per file, wired here."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+
+from cli import broker, db, topics, tutorial
+
+app = typer.Typer(
+    name="orderflow",
+    help="Event choreography vs orchestration on Apache Kafka: an event-sourced order saga.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(broker.app, name="broker")
+app.add_typer(db.app, name="db")
+app.add_typer(topics.app, name="topics")
+app.add_typer(tutorial.app, name="tutorial")
+
+
+@app.callback()
+def root(verbose: Annotated[bool, typer.Option("--verbose", "-v",
+                                               help="Log progress to stderr.")] = False) -> None:
+    """Configure logging once; the wired application is built lazily by each command."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("librdkafka").setLevel(logging.INFO if verbose else logging.CRITICAL)

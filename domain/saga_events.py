@@ -1,0 +1,119 @@
+"""The orchestration saga's vocabulary and events (``domain.saga`` re-exports all).
+
+Step and state names are plain strings in events so they stay wire-shaped.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from types import MappingProxyType
+from typing import TypeAlias
+
+from domain.inventory_events import ReservedLine
+
+
+class Step(StrEnum):
+    RESERVE_STOCK = "reserve_stock"
+    AUTHORIZE_PAYMENT = "authorize_payment"
+    SCHEDULE_SHIPMENT = "schedule_shipment"
+    CONFIRM_ORDER = "confirm_order"
+    # Compensation tasks; reject_order closes every failed saga.
+    RELEASE_STOCK = "release_stock"
+    VOID_PAYMENT = "void_payment"
+    REJECT_ORDER = "reject_order"
+
+
+FORWARD_STEPS = (
+    Step.RESERVE_STOCK, Step.AUTHORIZE_PAYMENT, Step.SCHEDULE_SHIPMENT, Step.CONFIRM_ORDER
+)
+# Shipping has no undo: only confirm_order follows it, and that one cannot be refused.
+COMPENSATIONS: Mapping[Step, Step] = MappingProxyType({
+    Step.RESERVE_STOCK: Step.RELEASE_STOCK,
+    Step.AUTHORIZE_PAYMENT: Step.VOID_PAYMENT,
+})
+
+
+class SagaState(StrEnum):
+    RUNNING = "running"
+    COMPENSATING = "compensating"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+    COMPENSATION_FAILED = "compensation_failed"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SagaStarted:
+    order_id: str
+    customer_id: str
+    lines: tuple[ReservedLine, ...]
+    amount_cents: int
+    ship_to: str
+    order_deadline: datetime  # the whole saga's; each step also has its own
+    step_timeout_ms: int
+    max_attempts: int
+    started_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CommandSent:
+    order_id: str
+    step: str
+    command: str  # the command's class name, for people reading the history
+    attempt: int
+    sent_at: datetime
+    deadline: datetime
+    cause: str | None = None  # why a retry was needed
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StepSucceeded:
+    order_id: str
+    step: str  # a forward step, or a compensation task
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StepFailed:
+    order_id: str
+    step: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CompensationStarted:
+    order_id: str
+    reason: str
+    plan: tuple[str, ...]  # compensation tasks in the order they will run
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CompensationFailed:
+    order_id: str
+    step: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LateSuccess:
+    """A step succeeded after the saga gave up on it; its undo is sent at once."""
+
+    order_id: str
+    step: str
+    compensation: str | None  # command class name sent to undo it, None if none exists
+    noticed_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SagaCompleted:
+    order_id: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SagaRejected:
+    order_id: str
+    reason: str
+
+
+SagaEvent: TypeAlias = (
+    SagaStarted | CommandSent | StepSucceeded | StepFailed | CompensationStarted
+    | CompensationFailed | LateSuccess | SagaCompleted | SagaRejected
+)

@@ -1,0 +1,80 @@
+"""The one wiring point: builds stores, brokers and clients from settings.
+
+The CLI, the services and the tests all go through `bootstrap(settings)`; nothing
+here runs at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from adapters.kafka import admin, tutorial
+from adapters.kafka.broker import LocalBroker
+from adapters.kafka.topics import topic_name, topic_specs
+from adapters.settings import Settings
+from adapters.sql import migrate
+from adapters.sql.engine import STORES, make_engine, schema_name, sqlite_path
+
+
+@dataclass
+class Orderflow:
+    settings: Settings
+    _engines: dict[str, Engine] = field(default_factory=dict)
+
+    def topic(self, base: str) -> str:
+        return topic_name(self.settings.topic_prefix, base)
+
+    def broker(self, port: int | None = None) -> LocalBroker:
+        return LocalBroker(cache_dir=self.settings.cache_dir,
+                           port=port or self.settings.first_broker_port)
+
+    def require_broker(self) -> None:
+        admin.require_broker(self.settings.bootstrap_servers)
+
+    def create_topics(self) -> admin.TopicReport:
+        self.require_broker()
+        return admin.create_topics(self.settings.bootstrap_servers,
+                                   topic_specs(self.settings.topic_prefix))
+
+    def schema(self, store: str) -> str | None:
+        return schema_name(self.settings, store) if self.settings.is_postgres else None
+
+    def engine(self, store: str) -> Engine:
+        if store not in self._engines:
+            self._engines[store] = make_engine(self.settings, store)
+        return self._engines[store]
+
+    def upgrade(self) -> dict[str, str]:
+        return {s: migrate.upgrade(self.engine(s), s, self.schema(s)) for s in STORES}
+
+    def store(self, store: str) -> Engine:
+        """The engine of a store that must already be migrated."""
+        if not self.settings.is_postgres and not sqlite_path(self.settings, store).exists():
+            raise migrate.NotMigrated(f"the {store} store does not exist yet;"
+                                      " run `orderflow db upgrade`")
+        engine = self.engine(store)
+        migrate.ensure_migrated(engine, store, self.schema(store))
+        return engine
+
+    def run_tutorial(self, listen_status: str, timeout: float) -> Iterator[str]:
+        self.require_broker()
+        return tutorial.run_tutorial(self.settings.bootstrap_servers, self.topic("orders"),
+                                     listen_status, timeout)
+
+    def listen(self, listen_status: str, from_beginning: bool, timeout: float) -> Iterator[str]:
+        self.require_broker()
+        return tutorial.listen(self.settings.bootstrap_servers, self.topic("orders"),
+                               listen_status, from_beginning=from_beginning,
+                               idle_timeout=timeout)
+
+    def close(self) -> None:
+        for engine in self._engines.values():
+            engine.dispose()
+        self._engines.clear()
+
+
+def bootstrap(settings: Settings | None = None) -> Orderflow:
+    return Orderflow(settings or Settings.from_env())

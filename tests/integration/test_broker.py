@@ -1,0 +1,89 @@
+"""The local broker: start, idempotent start, stop, restart with topics and data kept."""
+
+import socket
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from adapters.kafka.admin import PortState, create_topics, probe
+from adapters.kafka.broker import LocalBroker
+from adapters.kafka.errors import BrokerError
+from adapters.kafka.jars import KAFKA_VERSION
+from adapters.kafka.topics import TopicSpec
+from adapters.settings import PROJECT_ROOT
+from tests.support import free_port_pair, run_cli
+
+pytestmark = pytest.mark.kafka
+CACHE = PROJECT_ROOT / ".cache"
+
+
+def _read_all(address: str, topic: str) -> list[bytes]:
+    consumer = Consumer({"bootstrap.servers": address, "group.id": "t", "enable.auto.commit": False})
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    values = [m.value() for m in consumer.consume(num_messages=10, timeout=10) if not m.error()]
+    consumer.close()
+    return values
+
+
+def _produce(address: str, topic: str, value: bytes) -> None:
+    producer = Producer({"bootstrap.servers": address, "acks": "all"})
+    producer.produce(topic, key=b"k", value=value)
+    assert producer.flush(30) == 0
+
+
+def test_start_stop_restart_keeps_topics_and_data(tmp_path: Path) -> None:
+    broker = LocalBroker(cache_dir=CACHE, port=free_port_pair(), home=tmp_path / "broker")
+    status, started = broker.start()
+    try:
+        assert started and status.state == "running" and status.version == KAFKA_VERSION
+        assert broker.start()[1] is False  # idempotent: the running broker is reused
+        create_topics(broker.address, [TopicSpec("kept", 1)])
+        _produce(broker.address, "kept", b"survives a restart")
+        assert broker.stop().startswith("stopped")
+        assert broker.status().state == "stopped"
+        assert probe(broker.address, 2) is PortState.FREE
+        assert broker.start()[1] is True
+        assert _read_all(broker.address, "kept") == [b"survives a restart"]
+    finally:
+        broker.stop()
+    assert broker.stop() == "not running"
+
+
+def test_port_taken_by_another_program_is_one_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        broker = LocalBroker(cache_dir=CACHE, port=port, home=tmp_path / "b")
+        with pytest.raises(BrokerError, match=f"port {port} on 127.0.0.1 is already in use"):
+            broker.start()
+    assert not (tmp_path / "b" / "broker.pid").exists()
+
+
+def test_a_broker_that_does_not_become_ready_points_to_its_log(tmp_path: Path) -> None:
+    broker = LocalBroker(cache_dir=CACHE, port=free_port_pair(), home=tmp_path / "slow")
+    with pytest.raises(BrokerError, match="did not become ready.*server.log"):
+        broker.start(timeout=0.05)
+    assert broker.status().state == "stopped"
+
+
+def test_missing_java_and_missing_maven_are_one_line_each(tmp_path: Path) -> None:
+    port = str(free_port_pair())
+    no_java = run_cli(["broker", "start", "--port", port],
+                      {"JAVA_HOME": str(tmp_path / "nojdk"), "ORDERFLOW_CACHE_DIR": str(tmp_path)})
+    assert no_java.code == 1
+    assert no_java.stderr.strip().endswith("install a JDK 17 or newer")
+    no_mvn = run_cli(["broker", "start", "--port", port],
+                     {"PATH": "/nonexistent", "JAVA_HOME": _java_home(),
+                      "ORDERFLOW_CACHE_DIR": str(tmp_path / "empty-cache")})
+    assert no_mvn.code == 1 and "Maven (mvn) is not on PATH" in no_mvn.stderr
+    assert no_mvn.stderr.count("\n") == 1
+
+
+def _java_home() -> str:
+    import shutil
+
+    java = shutil.which("java")
+    assert java is not None
+    return str(Path(java).resolve().parents[1])

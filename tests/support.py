@@ -1,0 +1,42 @@
+"""Helpers shared by the test suites: run the CLI like a user, find free ports."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from adapters.kafka.admin import PortState, probe
+
+CLI = str(Path(sys.executable).with_name("orderflow"))
+
+
+def free_port_pair() -> int:
+    """A port p with p and p+1 free (broker and controller)."""
+    for _ in range(50):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port < 65000 and probe(f"127.0.0.1:{port + 1}", 0.5) is PortState.FREE:
+            return int(port)
+    raise RuntimeError("no free port pair found")
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(args: list[str], environ: dict[str, str], timeout: float = 120.0) -> CliResult:
+    """Run the installed `orderflow` console script as a user would."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("ORDERFLOW_", "KAFKA_BOOTSTRAP"))}
+    env.update(environ)
+    done = subprocess.run([CLI, *args], capture_output=True, text=True, env=env,
+                          timeout=timeout, check=False)
+    return CliResult(done.returncode, done.stdout, done.stderr)
