@@ -54,7 +54,8 @@ def _bootstrap(value: str) -> str:
         match = _HOST_PORT.match(address.strip())
         if not match or not 0 < int(match.group(1)) < 65536:
             raise SettingsError(
-                f"KAFKA_BOOTSTRAP_SERVERS: {address.strip()!r} is not host:port (e.g. 127.0.0.1:9092)"
+                f"KAFKA_BOOTSTRAP_SERVERS: {address.strip()!r} is not host:port"
+                " (e.g. 127.0.0.1:9092)"
             )
     return ",".join(a.strip() for a in value.split(","))
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli import broker, db, topics, tutorial
+from cli import broker, catalog, credit, db, place, stock, topics, tutorial
 
 app = typer.Typer(
     name="orderflow",
@@ -20,6 +20,10 @@ app.add_typer(broker.app, name="broker")
 app.add_typer(db.app, name="db")
 app.add_typer(topics.app, name="topics")
 app.add_typer(tutorial.app, name="tutorial")
+app.add_typer(stock.app, name="stock")
+app.add_typer(credit.app, name="credit")
+app.command("place")(place.place)
+app.command("catalog")(catalog.catalog)
 
 
 @app.callback()

@@ -8,21 +8,56 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import cached_property
 
 from sqlalchemy import Engine
 
+from adapters.catalog import load_catalog
 from adapters.kafka import admin, tutorial
 from adapters.kafka.broker import LocalBroker
 from adapters.kafka.topics import topic_name, topic_specs
+from adapters.relay import OutboxRelay
 from adapters.settings import Settings
 from adapters.sql import migrate
 from adapters.sql.engine import STORES, make_engine, schema_name, sqlite_path
+from adapters.sql.event_store import EventStore
+from domain.catalog import Catalog
+from services.clock import Clock, system_clock
+from services.inventory import Inventory
+from services.order import Orders
+from services.payment import Payment
+
+ORDER_TIMEOUT = timedelta(seconds=30)
 
 
 @dataclass
 class Orderflow:
     settings: Settings
+    clock: Clock = system_clock
     _engines: dict[str, Engine] = field(default_factory=dict)
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        return load_catalog()
+
+    @cached_property
+    def event_store(self) -> EventStore:
+        return EventStore(self.settings.topic_prefix)
+
+    def orders(self) -> Orders:
+        return Orders(self.store("order"), self.event_store, self.clock, self.catalog,
+                      ORDER_TIMEOUT)
+
+    def inventory(self) -> Inventory:
+        return Inventory(self.store("inventory"), self.event_store, self.clock)
+
+    def payment(self) -> Payment:
+        return Payment(self.store("payment"), self.event_store, self.clock)
+
+    def relay(self, store: str) -> OutboxRelay:
+        return OutboxRelay(self.store(store), self.settings.bootstrap_servers,
+                           name=f"{store}-relay")
 
     def topic(self, base: str) -> str:
         return topic_name(self.settings.topic_prefix, base)

@@ -26,7 +26,8 @@ def topic_specs(prefix: str = "") -> list[TopicSpec]:
     specs = [TopicSpec(prefix + t, EVENT_PARTITIONS, dict(_KEEP_FOREVER)) for t in EVENT_TOPICS]
     specs += [TopicSpec(prefix + t, COMMAND_PARTITIONS, dict(_COMMANDS)) for t in COMMAND_TOPICS]
     sources = EVENT_TOPICS + COMMAND_TOPICS
-    specs += [TopicSpec(f"{prefix}{t}.dlq", DLQ_PARTITIONS, dict(_KEEP_FOREVER)) for t in sources]
+    dlq = {**_KEEP_FOREVER, "max.message.bytes": str(8 * 1024 * 1024)}  # holds oversized poison
+    specs += [TopicSpec(f"{prefix}{t}.dlq", DLQ_PARTITIONS, dict(dlq)) for t in sources]
     return specs
 
 

@@ -1,0 +1,208 @@
+"""The exactly-once-effects consumer runtime.
+
+One database transaction per batch holds the handlers' effects (events, outbox
+rows, read-model rows) AND the group's positions. On assignment the consumer seeks
+to the stored positions, so Kafka redelivery changes nothing; Kafka offset commits
+happen after the database commit and are advisory only. A record that cannot be
+decoded or handled goes to `<topic>.dlq` with the error in its headers, and the
+partition moves on. Database outages are not poison: the batch is rolled back and
+the partitions rewound to the stored positions.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from adapters import faults
+from adapters.codec import DecodeError, Envelope, decode
+from adapters.kafka.admin import quiet_client_config
+from adapters.kafka.dlq import DeadLetters
+from adapters.sql import tracking
+from adapters.sql.event_store import ConcurrencyError
+from domain.errors import OrderflowError
+
+logger = logging.getLogger(__name__)
+
+MAX_RECORD_BYTES = 256 * 1024  # our envelopes are < 10 KiB; anything this big is poison
+HANDLER_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A decoded record and where it came from (for logs, timelines and the DLQ)."""
+
+    envelope: Envelope
+    topic: str
+    partition: int
+    offset: int
+
+    @property
+    def where(self) -> str:
+        return f"{self.topic}[{self.partition}]@{self.offset}"
+
+
+Handler = Callable[[Connection, Incoming], None]
+
+
+class Unhandleable(OrderflowError):
+    """A well-formed message this service cannot act on (e.g. an unknown order)."""
+
+
+class ConsumerRuntime:
+    def __init__(self, *, engine: Engine, bootstrap: str, group: str, topics: Sequence[str],
+                 handler: Handler, batch_size: int = 500, name: str = "consumer",
+                 client_overrides: dict[str, Any] | None = None) -> None:
+        self.engine, self.group, self.topics = engine, group, list(topics)
+        self.handler, self.batch_size, self.name = handler, batch_size, name
+        self.consumer = Consumer({
+            **quiet_client_config(bootstrap), "group.id": group,
+            "enable.auto.commit": False, "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest", "fetch.wait.max.ms": 10,
+            "session.timeout.ms": 10000, "heartbeat.interval.ms": 1000,
+            **(client_overrides or {})})
+        self.dead_letters = DeadLetters(bootstrap, group)
+        self._next: dict[tuple[str, int], int] = {}  # applied positions of owned partitions
+        self.rebalances = 0
+        self.processed = 0
+
+    def run(self, stop: threading.Event) -> None:
+        self.consumer.subscribe(self.topics, on_assign=self._on_assign,
+                                on_revoke=self._on_revoke, on_lost=self._on_revoke)
+        logger.info("%s: group %s consuming %s", self.name, self.group, ", ".join(self.topics))
+        try:
+            while not stop.is_set():
+                self.poll_once(timeout=0.2)
+        finally:
+            self.close()
+
+    def poll_once(self, timeout: float) -> int:
+        """Handle one batch: block for the first record, then drain what is fetched."""
+        first = self.consumer.poll(timeout)
+        if first is None:
+            return 0
+        batch = [first, *self.consumer.consume(num_messages=self.batch_size - 1, timeout=0)]
+        records = [m for m in batch if self._is_record(m)]
+        if records:
+            self._apply(records)
+        return len(records)
+
+    def close(self) -> None:
+        self.consumer.close()  # leaves the group; partitions move on now, not after a timeout
+        self.dead_letters.close()
+
+    def _is_record(self, message: Message) -> bool:
+        error = message.error()
+        if error is None:
+            key = (message.topic(), message.partition())
+            return key in self._next and message.offset() >= self._next[key]  # not stale
+        if error.code() != KafkaError._PARTITION_EOF:
+            logger.warning("%s: consumer error: %s", self.name, error)
+        return False
+
+    def _apply(self, records: list[Message]) -> None:
+        try:
+            positions = self._transaction(records)
+        except Exception:
+            self._rewind(records)
+            raise
+        self._next.update(positions)
+        self.processed += len(records)
+        self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in positions.items()],
+                             asynchronous=True)
+
+    def _transaction(self, records: list[Message]) -> dict[tuple[str, int], int]:
+        positions: dict[tuple[str, int], int] = {}
+        with self.engine.begin() as connection:
+            decoded = [self._decode(m) for m in records]
+            ids = [d.envelope.event_id for d in decoded if isinstance(d, Incoming)]
+            seen = tracking.already_processed(connection, self.group, ids)
+            for index, (message, item) in enumerate(zip(records, decoded, strict=True)):
+                if index == len(records) // 2:
+                    faults.point("consumer.mid_batch")
+                if isinstance(item, Incoming) and item.envelope.event_id not in seen:
+                    self._handle(connection, message, item)
+                    seen.add(item.envelope.event_id)
+                elif not isinstance(item, Incoming):
+                    self.dead_letters.add(message, item)
+                positions[(message.topic(), message.partition())] = message.offset() + 1
+            tracking.mark_processed(connection, self.group, [i for i in ids if i in seen])
+            self.dead_letters.flush()  # DLQ records are durable before positions move on
+            tracking.save_positions(connection, self.group, positions)
+        return positions
+
+    def _decode(self, message: Message) -> Incoming | Exception:
+        value = message.value()
+        if value is not None and len(value) > MAX_RECORD_BYTES:
+            return DecodeError(f"record of {len(value)} bytes exceeds {MAX_RECORD_BYTES}")
+        try:
+            return Incoming(decode(value), message.topic(), message.partition(), message.offset())
+        except DecodeError as exc:
+            return exc
+
+    def _handle(self, connection: Connection, message: Message, item: Incoming) -> None:
+        for attempt in range(1, HANDLER_ATTEMPTS + 1):
+            savepoint = connection.begin_nested()
+            try:
+                self.handler(connection, item)
+                savepoint.commit()
+                return
+            except ConcurrencyError:
+                savepoint.rollback()
+                logger.info("%s: %s conflict, attempt %d", self.name, item.where, attempt)
+            except DBAPIError as exc:
+                savepoint.rollback()
+                if not isinstance(exc, IntegrityError):
+                    raise  # the store is down, not the message: roll back and retry the batch
+                self.dead_letters.add(message, exc, item)
+                return
+            except Exception as exc:  # poison: whatever it is, it must not block the partition
+                savepoint.rollback()
+                self.dead_letters.add(message, exc, item)
+                return
+        raise ConcurrencyError(f"{item.where}: still conflicting after {HANDLER_ATTEMPTS} tries")
+
+    def _rewind(self, records: list[Message]) -> None:
+        """After a failed batch, fetch again from the applied positions."""
+        for key in {(m.topic(), m.partition()) for m in records}:
+            if key in self._next:
+                try:
+                    self.consumer.seek(TopicPartition(key[0], key[1], self._next[key]))
+                except Exception as exc:  # partition revoked meanwhile: its owner starts over
+                    logger.warning("%s: rewind %s failed: %s", self.name, key, exc)
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.rebalances += 1
+        keys = [(tp.topic, tp.partition) for tp in partitions]
+        stored = self._stored_positions(keys)
+        for tp in partitions:
+            tp.offset = stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
+            self._next[(tp.topic, tp.partition)] = stored.get((tp.topic, tp.partition), 0)
+        consumer.assign(partitions)
+        logger.info("%s: assigned %s", self.name,
+                    ", ".join(f"{t}[{p}]@{stored.get((t, p), 0)}" for t, p in keys) or "nothing")
+
+    def _stored_positions(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        for attempt in range(1, 31):
+            try:
+                with self.engine.connect() as connection:
+                    return tracking.load_positions(connection, self.group, keys)
+            except DBAPIError as exc:  # the store is briefly unavailable: wait, never guess
+                logger.warning("%s: reading positions failed (%s), retry %d", self.name,
+                               exc.__class__.__name__, attempt)
+                time.sleep(min(attempt * 0.2, 2.0))
+        raise OrderflowError(f"{self.name}: cannot read consumer positions from the store")
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.rebalances += 1
+        for tp in partitions:
+            self._next.pop((tp.topic, tp.partition), None)
+        logger.info("%s: revoked %d partitions", self.name, len(partitions))

@@ -1,0 +1,133 @@
+"""Event store with optimistic concurrency and a transactional outbox.
+
+`append` writes a stream's new events and, for every event that has a topic, its
+outbox row, on the caller's connection: the caller's transaction makes them one
+atomic write. A (stream, version) clash means somebody appended first: it raises
+`ConcurrencyError`, and the command handler reloads and retries.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from adapters.codec import Envelope, OrderFacts, encode, envelope_for, from_data, headers, to_data
+from adapters.registry import BY_WIRE, registration
+from adapters.sql.tables import events, outbox
+from domain.errors import OrderflowError
+from domain.streams import StreamId
+
+
+class ConcurrencyError(OrderflowError):
+    """Another writer appended to the stream first (expected version is stale)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Context:
+    """Why these events are written: the order they belong to and what caused them."""
+
+    correlation_id: str
+    causation_id: str | None
+    flow: str | None
+    now: datetime
+    order: OrderFacts | None = None  # carried forward on choreography events
+
+
+@dataclass(frozen=True)
+class Recorded:
+    position: int
+    envelope: Envelope
+
+
+class EventStore:
+    def __init__(self, topic_prefix: str = "") -> None:
+        self.topic_prefix = topic_prefix
+
+    def load(self, connection: Connection, stream: StreamId) -> list[Any]:
+        """The stream's domain events, oldest first (fold them to get the state)."""
+        return [r.envelope.body for r in self.read(connection, stream)]
+
+    def read(self, connection: Connection, stream: StreamId) -> list[Recorded]:
+        rows = connection.execute(
+            sa.select(events).where(events.c.stream_id == str(stream))
+            .order_by(events.c.version))
+        return [Recorded(row.position, _envelope(row)) for row in rows]
+
+    def version(self, connection: Connection, stream: StreamId) -> int:
+        found = connection.execute(sa.select(sa.func.max(events.c.version))
+                                   .where(events.c.stream_id == str(stream))).scalar()
+        return int(found or 0)
+
+    def append(self, connection: Connection, stream: StreamId, expected_version: int,
+               new_events: Sequence[object], context: Context) -> list[Envelope]:
+        return self.append_many(connection, {stream: (expected_version, new_events)}, context)
+
+    def append_many(self, connection: Connection,
+                    changes: Mapping[StreamId, tuple[int, Sequence[object]]],
+                    context: Context) -> list[Envelope]:
+        """Append to several streams in the caller's transaction (all or nothing)."""
+        pairs = [(str(stream), self._envelope_for(stream, expected + i, event, context))
+                 for stream, (expected, batch) in sorted(changes.items())
+                 for i, event in enumerate(batch, start=1)]
+        if not pairs:
+            return []
+        try:
+            connection.execute(events.insert(), [_event_row(e, s) for s, e in pairs])
+        except IntegrityError as exc:
+            raise ConcurrencyError(f"stream {pairs[0][0]} changed concurrently") from exc
+        rows = [self._outbox_row(e) for _, e in pairs if registration(e.body).topic]
+        if rows:
+            connection.execute(outbox.insert(), rows)
+        return [e for _, e in pairs]
+
+    @staticmethod
+    def _envelope_for(stream: StreamId, version: int, event: object,
+                      context: Context) -> Envelope:
+        return envelope_for(event, event_id=str(uuid.uuid4()), aggregate_id=stream.key,
+                            aggregate_version=version, occurred_at=context.now,
+                            correlation_id=context.correlation_id,
+                            causation_id=context.causation_id, flow=context.flow,
+                            order=context.order)
+
+    def _outbox_row(self, envelope: Envelope) -> dict[str, Any]:
+        topic = registration(envelope.body).topic
+        return {"message_id": envelope.event_id, "topic": f"{self.topic_prefix}{topic}",
+                "key": message_key(envelope), "value": encode(envelope),
+                "headers": orjson.dumps(headers_text(envelope)).decode(),
+                "created_at": envelope.occurred_at.isoformat()}
+
+
+def message_key(envelope: Envelope) -> str:
+    """Kafka key: the order id, so one order's messages stay ordered in one partition."""
+    return str(getattr(envelope.body, "order_id", None) or envelope.aggregate_id)
+
+
+def headers_text(envelope: Envelope) -> list[tuple[str, str]]:
+    return [(k, v.decode()) for k, v in headers(envelope)]
+
+
+def _event_row(envelope: Envelope, stream: str) -> dict[str, Any]:
+    return {"event_id": envelope.event_id, "stream_id": stream,
+            "version": envelope.aggregate_version, "type": envelope.type,
+            "data": orjson.dumps(to_data(envelope.body)).decode(),
+            "occurred_at": envelope.occurred_at.isoformat(),
+            "correlation_id": envelope.correlation_id, "causation_id": envelope.causation_id,
+            "flow": envelope.flow}
+
+
+def _envelope(row: Any) -> Envelope:
+    reg = BY_WIRE[row.type]
+    return Envelope(event_id=row.event_id, type=row.type,
+                    aggregate_id=row.stream_id.split(":", 1)[1],
+                    aggregate_version=row.version,
+                    occurred_at=datetime.fromisoformat(row.occurred_at),
+                    correlation_id=row.correlation_id, causation_id=row.causation_id,
+                    flow=row.flow, body=from_data(reg.cls, orjson.loads(row.data), row.type))

@@ -1,0 +1,55 @@
+"""The tables every store has (created by migrations/versions/0001)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+events = sa.Table(
+    "events", metadata,
+    sa.Column("position", sa.BigInteger, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(36), nullable=False),
+    sa.Column("stream_id", sa.String(200), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("type", sa.String(100), nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("occurred_at", sa.String(40), nullable=False),
+    sa.Column("correlation_id", sa.String(64), nullable=False),
+    sa.Column("causation_id", sa.String(64)),
+    sa.Column("flow", sa.String(20)),
+)
+
+outbox = sa.Table(
+    "outbox", metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
+    sa.Column("message_id", sa.String(36), nullable=False),
+    sa.Column("topic", sa.String(255), nullable=False),
+    sa.Column("key", sa.String(255), nullable=False),
+    sa.Column("value", sa.LargeBinary, nullable=False),
+    sa.Column("headers", sa.Text, nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("published_at", sa.String(40)),
+)
+
+consumer_positions = sa.Table(
+    "consumer_positions", metadata,
+    sa.Column("group_id", sa.String(255), primary_key=True),
+    sa.Column("topic", sa.String(255), primary_key=True),
+    sa.Column("partition", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("next_offset", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.String(40), nullable=False),
+)
+
+processed_messages = sa.Table(
+    "processed_messages", metadata,
+    sa.Column("group_id", sa.String(255), primary_key=True),
+    sa.Column("message_id", sa.String(64), primary_key=True),
+)
+
+timers = sa.Table(
+    "timers", metadata,
+    sa.Column("kind", sa.String(40), primary_key=True),
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("due_at", sa.String(40), nullable=False),
+)

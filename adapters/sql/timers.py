@@ -1,0 +1,35 @@
+"""Durable deadlines, set and cleared in the transaction of the events that cause them.
+
+Times are stored as UTC ISO-8601 strings, which sort like the instants they name.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from adapters.sql.tables import timers
+from adapters.sql.tracking import upsert_insert as _insert
+
+
+def set_timer(connection: Connection, kind: str, key: str, due_at: datetime) -> None:
+    insert = _insert(connection, timers).values(kind=kind, key=key, due_at=_text(due_at))
+    connection.execute(insert.on_conflict_do_update(
+        index_elements=["kind", "key"], set_={"due_at": insert.excluded.due_at}))
+
+
+def clear_timer(connection: Connection, kind: str, key: str) -> None:
+    connection.execute(timers.delete().where(timers.c.kind == kind, timers.c.key == key))
+
+
+def due_timers(connection: Connection, kind: str, now: datetime, limit: int = 200) -> list[str]:
+    rows = connection.execute(sa.select(timers.c.key)
+                              .where(timers.c.kind == kind, timers.c.due_at <= _text(now))
+                              .order_by(timers.c.due_at).limit(limit))
+    return list(rows.scalars())
+
+
+def _text(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()

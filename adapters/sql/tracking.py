@@ -1,0 +1,69 @@
+"""Consumer positions and processed message ids, written in the handler's transaction.
+
+The position row is the truth about what a consumer group has applied; Kafka's own
+committed offsets are only advisory. The processed-id row makes a message that the
+relay published twice (crash between produce and mark) a no-op the second time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql, sqlite
+
+from adapters.sql.tables import consumer_positions, processed_messages
+
+TopicPartitionKey = tuple[str, int]
+
+
+def load_positions(connection: Connection, group: str,
+                   partitions: Iterable[TopicPartitionKey]) -> dict[TopicPartitionKey, int]:
+    wanted = set(partitions)
+    rows = connection.execute(sa.select(consumer_positions.c.topic, consumer_positions.c.partition,
+                                        consumer_positions.c.next_offset)
+                              .where(consumer_positions.c.group_id == group))
+    return {(r.topic, r.partition): r.next_offset for r in rows if (r.topic, r.partition) in wanted}
+
+
+def save_positions(connection: Connection, group: str,
+                   positions: Mapping[TopicPartitionKey, int]) -> None:
+    if not positions:
+        return
+    now = datetime.now(UTC).isoformat()
+    rows = [{"group_id": group, "topic": t, "partition": p, "next_offset": o, "updated_at": now}
+            for (t, p), o in positions.items()]
+    insert = upsert_insert(connection, consumer_positions)
+    connection.execute(insert.on_conflict_do_update(
+        index_elements=["group_id", "topic", "partition"],
+        set_={"next_offset": insert.excluded.next_offset,
+              "updated_at": insert.excluded.updated_at}), rows)
+
+
+def already_processed(connection: Connection, group: str, message_ids: list[str]) -> set[str]:
+    if not message_ids:
+        return set()
+    rows = connection.execute(sa.select(processed_messages.c.message_id).where(
+        processed_messages.c.group_id == group,
+        processed_messages.c.message_id.in_(message_ids)))
+    return set(rows.scalars())
+
+
+def mark_processed(connection: Connection, group: str, message_ids: list[str]) -> None:
+    if message_ids:
+        connection.execute(processed_messages.insert(),
+                           [{"group_id": group, "message_id": m} for m in message_ids])
+
+
+def reset_group(connection: Connection, group: str) -> None:
+    """Forget a group's progress (projection rebuilds start from the beginning)."""
+    connection.execute(consumer_positions.delete().where(consumer_positions.c.group_id == group))
+    connection.execute(processed_messages.delete().where(processed_messages.c.group_id == group))
+
+
+def upsert_insert(connection: Connection, table: sa.Table) -> sqlite.Insert | postgresql.Insert:
+    if connection.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)

@@ -1,0 +1,31 @@
+"""Run a command handler in one transaction, retrying on optimistic-concurrency clashes."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy import Connection, Engine
+
+from adapters.sql.event_store import ConcurrencyError
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+ATTEMPTS = 10
+
+
+def transact(engine: Engine, work: Callable[[Connection], T], what: str,
+             attempts: int = ATTEMPTS) -> T:
+    """load → decide → append inside `work`; on a clash reload and decide again."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with engine.begin() as connection:
+                return work(connection)
+        except ConcurrencyError:
+            logger.info("%s: concurrent change, attempt %d of %d", what, attempt, attempts)
+            time.sleep(random.uniform(0, 0.005 * attempt))  # jitter spreads the retries
+    raise ConcurrencyError(f"{what}: the data kept changing concurrently;"
+                           f" gave up after {attempts} attempts, nothing was written")

@@ -1,0 +1,285 @@
+"""The orchestration saga, given-when-then: each path through the state machine."""
+
+from datetime import timedelta
+
+import pytest
+
+from domain.commands import (
+    AuthorizePayment,
+    ConfirmOrder,
+    RejectOrder,
+    ReleaseStock,
+    ReserveStock,
+    SagaCommand,
+    ScheduleShipment,
+    VoidPayment,
+)
+from domain.errors import InvalidHistory
+from domain.inventory import ReservedLine, StockRejected, StockReleased, StockReserved
+from domain.order import OrderConfirmed, OrderExpired, OrderPlaced, OrderRejected
+from domain.payment import PaymentAuthorized, PaymentDeclined, PaymentVoided
+from domain.saga import (
+    CommandSent,
+    CompensationStarted,
+    Decision,
+    InvalidSaga,
+    LateSuccess,
+    Reply,
+    Saga,
+    SagaEvent,
+    SagaState,
+    Step,
+    StepSucceeded,
+    fold_saga,
+    on_reply,
+    on_tick,
+    on_transient_failure,
+    start_saga,
+)
+from domain.shipping import ShipmentRejected, ShipmentScheduled
+from tests.unit.domain.builders import CUSTOMER, ORDER_ID, OTHER_ORDER_ID, T0, at, placed
+
+STEP_TIMEOUT = timedelta(seconds=5)
+LINES = (ReservedLine(sku="BOOK-1", quantity=2), ReservedLine(sku="MUG-1", quantity=1))
+AMOUNT = 2 * 2_499 + 1_290
+
+RESERVED = StockReserved(order_id=ORDER_ID, lines=LINES)
+OUT_OF_STOCK = StockRejected(order_id=ORDER_ID, reason="out_of_stock", sku="MUG-1")
+RELEASED = StockReleased(order_id=ORDER_ID, lines=LINES)
+AUTHORIZED = PaymentAuthorized(order_id=ORDER_ID, customer_id=CUSTOMER, amount_cents=AMOUNT)
+DECLINED = PaymentDeclined(order_id=ORDER_ID, customer_id=CUSTOMER, reason="over_credit")
+VOIDED = PaymentVoided(order_id=ORDER_ID, customer_id=CUSTOMER, amount_cents=AMOUNT)
+SCHEDULED = ShipmentScheduled(order_id=ORDER_ID, country="DE")
+NOT_SERVED = ShipmentRejected(order_id=ORDER_ID, country="DE", reason="country_not_served")
+CONFIRMED = OrderConfirmed(order_id=ORDER_ID, confirmed_at=T0)
+
+
+def order_rejected(reason: str) -> OrderRejected:
+    return OrderRejected(order_id=ORDER_ID, reason=reason, rejected_at=T0)
+
+
+class Run:
+    """Drives one saga and checks, at every step, that folding its events gives its state."""
+
+    def __init__(self, order: OrderPlaced | None = None, max_attempts: int = 3) -> None:
+        self.events: list[SagaEvent] = []
+        self.commands: list[SagaCommand] = []
+        self.saga: Saga
+        self.take(start_saga(order or placed(), T0, STEP_TIMEOUT, max_attempts))
+
+    def take(self, decision: Decision) -> list[SagaCommand]:
+        self.events += decision.events
+        self.commands += decision.commands
+        saga = fold_saga(self.events)
+        assert saga is not None and saga.version == len(self.events)
+        self.saga = saga
+        return decision.commands
+
+    def reply(self, *replies: Reply, seconds: float = 1) -> list[SagaCommand]:
+        return [c for reply in replies for c in self.take(on_reply(self.saga, reply, at(seconds)))]
+
+    def tick(self, seconds: float) -> list[SagaCommand]:
+        return self.take(on_tick(self.saga, at(seconds)))
+
+
+def test_the_happy_path_runs_every_step_in_order() -> None:
+    run = Run()
+    assert run.commands == [ReserveStock(order_id=ORDER_ID, lines=LINES)]
+    assert run.reply(RESERVED) == [
+        AuthorizePayment(order_id=ORDER_ID, customer_id=CUSTOMER, amount_cents=AMOUNT)
+    ]
+    assert run.reply(AUTHORIZED) == [ScheduleShipment(order_id=ORDER_ID, country="DE")]
+    assert run.reply(SCHEDULED) == [ConfirmOrder(order_id=ORDER_ID)]
+    assert run.reply(CONFIRMED) == []
+    assert run.saga.state is SagaState.COMPLETED
+    assert run.saga.steps_done == (
+        Step.RESERVE_STOCK, Step.AUTHORIZE_PAYMENT, Step.SCHEDULE_SHIPMENT, Step.CONFIRM_ORDER
+    )
+    assert [sent.command for sent in run.saga.history] == [
+        "ReserveStock", "AuthorizePayment", "ScheduleShipment", "ConfirmOrder"
+    ]
+
+
+def test_out_of_stock_undoes_nothing_and_rejects_the_order() -> None:
+    run = Run()
+    assert run.reply(OUT_OF_STOCK) == [RejectOrder(order_id=ORDER_ID, reason="out_of_stock")]
+    assert run.saga.state is SagaState.COMPENSATING
+    assert run.reply(order_rejected("out_of_stock")) == []
+    assert (run.saga.state, run.saga.reason) == (SagaState.REJECTED, "out_of_stock")
+
+
+def test_a_declined_payment_releases_stock_then_rejects() -> None:
+    run = Run()
+    run.reply(RESERVED)
+    assert run.reply(DECLINED) == [ReleaseStock(order_id=ORDER_ID)]
+    assert run.reply(RELEASED) == [RejectOrder(order_id=ORDER_ID, reason="over_credit")]
+    run.reply(order_rejected("over_credit"))
+    assert run.saga.state is SagaState.REJECTED
+
+
+def test_an_unserved_country_undoes_payment_before_stock() -> None:
+    run = Run()
+    run.reply(RESERVED, AUTHORIZED)
+    assert run.reply(NOT_SERVED) == [VoidPayment(order_id=ORDER_ID)]
+    assert run.reply(VOIDED) == [ReleaseStock(order_id=ORDER_ID)]
+    assert run.reply(RELEASED) == [RejectOrder(order_id=ORDER_ID, reason="country_not_served")]
+    run.reply(order_rejected("country_not_served"))
+    assert run.saga.state is SagaState.REJECTED
+    assert run.saga.compensated == (Step.VOID_PAYMENT, Step.RELEASE_STOCK, Step.REJECT_ORDER)
+
+
+def test_duplicate_replies_change_nothing() -> None:
+    run = Run()
+    run.reply(RESERVED)
+    assert on_reply(run.saga, RESERVED, at(2)) == Decision([], [])
+    run.reply(DECLINED)
+    assert on_reply(run.saga, DECLINED, at(2)) == Decision([], [])
+    run.reply(RELEASED)
+    assert on_reply(run.saga, RELEASED, at(2)) == Decision([], [])
+
+
+def test_a_silent_step_is_re_sent_with_fresh_deadlines_then_fails_with_timeout() -> None:
+    run = Run()
+    assert run.tick(4.9) == []
+    assert run.tick(5) == [ReserveStock(order_id=ORDER_ID, lines=LINES)]
+    assert (run.saga.attempts, run.saga.deadline) == (2, at(10))
+    assert run.tick(10) == [ReserveStock(order_id=ORDER_ID, lines=LINES)]
+    assert run.tick(15) == [RejectOrder(order_id=ORDER_ID, reason="timeout")]
+    assert run.saga.failed_step is Step.RESERVE_STOCK
+    sent = [e for e in run.events if isinstance(e, CommandSent)]
+    assert [(e.step, e.attempt, e.cause) for e in sent] == [
+        ("reserve_stock", 1, None), ("reserve_stock", 2, "timeout"),
+        ("reserve_stock", 3, "timeout"), ("reject_order", 1, None),
+    ]
+
+
+def test_a_success_after_the_timeout_is_undone_once() -> None:
+    run = Run(max_attempts=1)
+    run.tick(5)
+    assert run.reply(RESERVED) == [ReleaseStock(order_id=ORDER_ID)]
+    assert run.saga.state is SagaState.COMPENSATING
+    assert run.reply(RESERVED) == []
+    run.reply(order_rejected("timeout"))
+    assert run.saga.state is SagaState.REJECTED
+    assert [e.step for e in run.events if isinstance(e, LateSuccess)] == ["reserve_stock"]
+
+
+def test_a_late_success_after_the_saga_ended_is_undone_and_it_stays_rejected() -> None:
+    run = Run(max_attempts=1)
+    run.reply(RESERVED)
+    run.tick(10)  # authorize_payment timed out: release stock, reject
+    run.reply(RELEASED, order_rejected("timeout"))
+    assert run.saga.state is SagaState.REJECTED
+    assert run.reply(AUTHORIZED) == [VoidPayment(order_id=ORDER_ID)]
+    assert run.saga.state is SagaState.REJECTED
+    assert run.reply(VOIDED, RELEASED, order_rejected("timeout")) == []
+
+
+def test_a_late_shipment_cannot_be_undone_but_is_recorded() -> None:
+    run = Run(max_attempts=1)
+    run.reply(RESERVED, AUTHORIZED)
+    run.tick(10)
+    assert run.reply(SCHEDULED) == []
+    assert Step.SCHEDULE_SHIPMENT in run.saga.late_successes
+
+
+def test_late_refusals_change_nothing() -> None:
+    run = Run(max_attempts=1)
+    run.tick(5)
+    assert run.reply(OUT_OF_STOCK) == []
+
+
+def test_the_order_deadline_cuts_retries_short() -> None:
+    run = Run(order=placed(), max_attempts=100)
+    for seconds in range(5, 30, 5):
+        assert run.tick(seconds) == [ReserveStock(order_id=ORDER_ID, lines=LINES)]
+    assert run.tick(30) == [RejectOrder(order_id=ORDER_ID, reason="timeout")]
+
+
+def confirming() -> Run:
+    run = Run(max_attempts=1)
+    run.reply(RESERVED, AUTHORIZED, SCHEDULED)
+    return run
+
+
+def test_a_silent_confirmation_asks_the_order_to_reject_before_undoing_anything() -> None:
+    run = confirming()
+    assert run.tick(5) == []
+    assert run.tick(6) == [RejectOrder(order_id=ORDER_ID, reason="timeout")]
+    started = [e for e in run.events if isinstance(e, CompensationStarted)]
+    assert started[0].plan == ("reject_order", "void_payment", "release_stock")
+    assert run.reply(order_rejected("timeout")) == [VoidPayment(order_id=ORDER_ID)]
+    assert run.reply(VOIDED) == [ReleaseStock(order_id=ORDER_ID)]
+    assert run.reply(RELEASED) == []
+    assert (run.saga.state, run.saga.reason) == (SagaState.REJECTED, "timeout")
+
+
+def test_a_confirmation_that_won_the_race_completes_the_saga() -> None:
+    run = confirming()
+    run.tick(6)
+    assert run.reply(CONFIRMED) == []
+    assert run.saga.state is SagaState.COMPLETED
+    assert VoidPayment(order_id=ORDER_ID) not in run.commands
+
+
+def test_an_order_rejected_instead_of_confirmed_is_compensated() -> None:
+    run = confirming()
+    assert run.reply(order_rejected("timeout")) == [RejectOrder(order_id=ORDER_ID, reason="timeout")]
+    expired = OrderExpired(order_id=ORDER_ID, expired_at=T0)
+    assert run.reply(expired) == [VoidPayment(order_id=ORDER_ID)]
+
+
+def test_a_compensation_that_never_answers_is_visible_then_resumes_on_its_reply() -> None:
+    run = Run(max_attempts=2)
+    run.reply(RESERVED, DECLINED)
+    assert run.tick(6) == [ReleaseStock(order_id=ORDER_ID)]
+    assert run.tick(11) == []
+    assert run.saga.state is SagaState.COMPENSATION_FAILED
+    assert run.saga.current_step is Step.RELEASE_STOCK
+    assert run.tick(999) == []
+    assert run.reply(RELEASED) == [RejectOrder(order_id=ORDER_ID, reason="over_credit")]
+    assert run.saga.state is SagaState.COMPENSATING
+    run.reply(order_rejected("over_credit"))
+    assert run.saga.state is SagaState.REJECTED
+
+
+def test_transient_failures_are_retried_boundedly_then_compensated() -> None:
+    run = Run(max_attempts=2)
+    run.reply(RESERVED)
+    wrong_step = on_transient_failure(run.saga, Step.RESERVE_STOCK, "boom", at(2))
+    assert wrong_step == Decision([], [])
+    assert run.take(on_transient_failure(run.saga, Step.AUTHORIZE_PAYMENT, "broker\nbusy", at(2)))
+    assert run.saga.attempts == 2
+    assert run.take(on_transient_failure(run.saga, Step.AUTHORIZE_PAYMENT, "x" * 999, at(3))) == [
+        ReleaseStock(order_id=ORDER_ID)
+    ]
+    causes = [e.cause for e in run.events if isinstance(e, CommandSent) and e.cause]
+    assert causes == ["broker busy"]
+
+
+@pytest.mark.parametrize(
+    "reply", [RESERVED, OUT_OF_STOCK, RELEASED, AUTHORIZED, DECLINED, VOIDED, SCHEDULED,
+              NOT_SERVED, CONFIRMED, order_rejected("timeout")],
+)
+def test_a_completed_saga_absorbs_everything(reply: Reply) -> None:
+    run = confirming()
+    run.reply(CONFIRMED)
+    assert on_reply(run.saga, reply, at(9)) == Decision([], [])
+    assert on_tick(run.saga, at(999)) == Decision([], [])
+    assert on_transient_failure(run.saga, Step.CONFIRM_ORDER, "x", at(9)) == Decision([], [])
+
+
+def test_a_reply_for_another_order_is_refused() -> None:
+    with pytest.raises(InvalidSaga, match="reached the saga of"):
+        on_reply(Run().saga, StockReserved(order_id=OTHER_ORDER_ID, lines=LINES), at(1))
+
+
+def test_a_saga_needs_a_positive_step_timeout() -> None:
+    with pytest.raises(InvalidSaga):
+        start_saga(placed(), T0, timedelta(0))
+
+
+def test_a_stream_that_does_not_start_with_the_saga_is_corrupt() -> None:
+    assert fold_saga([]) is None
+    with pytest.raises(InvalidHistory):
+        fold_saga([StepSucceeded(order_id=ORDER_ID, step="reserve_stock")])
