@@ -215,7 +215,8 @@ def _convert_tuple(value: object, args: tuple[Any, ...], where: str) -> tuple[ob
         return tuple(_convert(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
     if len(args) != len(value):
         raise DecodeError(f"{where}: expected {len(args)} items")
-    return tuple(_convert(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=True)))
+    pairs = enumerate(zip(value, args, strict=True))
+    return tuple(_convert(v, a, f"{where}[{i}]") for i, (v, a) in pairs)
 
 
 def _member(hint: type[enum.Enum], value: object, where: str) -> enum.Enum:

@@ -43,6 +43,7 @@ _TABLE: list[tuple[type, str, str | None]] = [
     (p.PaymentVoided, "payment.voided.v1", "payments"),
     (sh.ShipmentScheduled, "shipping.shipment-scheduled.v1", "shipping"),
     (sh.ShipmentRejected, "shipping.shipment-rejected.v1", "shipping"),
+    (sh.ShipmentCancelled, "shipping.shipment-cancelled.v1", "shipping"),
     (s.SagaStarted, "saga.started.v1", None),
     (s.CommandSent, "saga.command-sent.v1", None),
     (s.StepSucceeded, "saga.step-succeeded.v1", None),

@@ -6,6 +6,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from domain.errors import OrderflowError
@@ -28,6 +29,7 @@ class Settings:
     data_dir: Path = Path(".orderflow")
     topic_prefix: str = ""
     cache_dir: Path = PROJECT_ROOT / ".cache"
+    order_timeout: timedelta = timedelta(seconds=30)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -38,6 +40,8 @@ class Settings:
             data_dir=Path(env.get("ORDERFLOW_DATA_DIR") or ".orderflow"),
             topic_prefix=_prefix(env.get("ORDERFLOW_TOPIC_PREFIX", "")),
             cache_dir=Path(env.get("ORDERFLOW_CACHE_DIR") or PROJECT_ROOT / ".cache"),
+            order_timeout=_seconds(env.get("ORDERFLOW_ORDER_TIMEOUT") or "30",
+                                   "ORDERFLOW_ORDER_TIMEOUT"),
         )
 
     @property
@@ -70,6 +74,16 @@ def _database_url(value: str | None) -> str | None:
             " (use sqlite:///DIR or postgresql://USER:PASSWORD@HOST/DB)"
         )
     return value
+
+
+def _seconds(value: str, name: str) -> timedelta:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0.1 <= seconds <= 86400:
+        raise SettingsError(f"{name}: expected seconds between 0.1 and 86400, got {value[:20]!r}")
+    return timedelta(seconds=seconds)
 
 
 def _prefix(value: str) -> str:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli import broker, catalog, credit, db, place, stock, topics, tutorial
+from cli import broker, catalog, credit, db, place, run, stock, topics, tutorial
 
 app = typer.Typer(
     name="orderflow",
@@ -24,6 +24,8 @@ app.add_typer(stock.app, name="stock")
 app.add_typer(credit.app, name="credit")
 app.command("place")(place.place)
 app.command("catalog")(catalog.catalog)
+app.command("run")(run.run)
+app.command("up")(run.up)
 
 
 @app.callback()

@@ -19,6 +19,7 @@ def catalog(ctx: typer.Context, json: Annotated[bool, typer.Option(
     if json:
         emit_json({"prices_cents": dict(current.prices), "served_countries": served})
         return
-    table("price list", ["sku", "price"], [(s, money(p)) for s, p in sorted(current.prices.items())])
+    prices = sorted(current.prices.items())
+    table("price list", ["sku", "price"], [(sku, money(cents)) for sku, cents in prices])
     console.print(f"shipping serves: {', '.join(served)}")
     console.print("any other ISO 3166-1 alpha-2 code is accepted and then rejected by shipping")

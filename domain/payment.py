@@ -36,11 +36,29 @@ from domain.streams import StreamId, credit_stream, payment_stream
 from domain.values import InvalidAmount, bounded_int
 
 __all__ = [
-    "MAX_CREDIT_CENTS", "Credit", "CreditBelowHeld", "CreditEvent", "CreditHeld",
-    "CreditLimitSet", "CreditReleased", "Payment", "PaymentAuthorized", "PaymentDecision",
-    "PaymentDeclined", "PaymentEvent", "PaymentStatus", "PaymentVoided", "PaymentsEvent",
-    "authorize", "evolve_credit", "evolve_payment", "fold_credit", "fold_payment",
-    "set_credit", "void",
+    "MAX_CREDIT_CENTS",
+    "Credit",
+    "CreditBelowHeld",
+    "CreditEvent",
+    "CreditHeld",
+    "CreditLimitSet",
+    "CreditReleased",
+    "Payment",
+    "PaymentAuthorized",
+    "PaymentDecision",
+    "PaymentDeclined",
+    "PaymentEvent",
+    "PaymentStatus",
+    "PaymentVoided",
+    "PaymentsEvent",
+    "authorize",
+    "cancel",
+    "evolve_credit",
+    "evolve_payment",
+    "fold_credit",
+    "fold_payment",
+    "set_credit",
+    "void",
 ]
 
 PaymentDecision: TypeAlias = dict[StreamId, list[PaymentsEvent]]
@@ -136,3 +154,15 @@ def void(payment: Payment, credit: Credit, order_id: str) -> PaymentDecision:
             CreditReleased(customer_id=customer_id, order_id=order_id, amount_cents=held)
         ]
     return decision
+
+
+def cancel(payment: Payment, credit: Credit, order_id: str) -> PaymentDecision:
+    """The order is off: void an authorisation, or close a payment that never started
+    so that a late request (a reply overtaken by the expiry) authorises nothing."""
+    order_id = validate_order_id(order_id)
+    if payment.status is PaymentStatus.AUTHORIZED:
+        return void(payment, credit, order_id)
+    if payment.status is not PaymentStatus.NONE:
+        return {}
+    closed = PaymentVoided(order_id=order_id, customer_id="", amount_cents=0)
+    return {payment_stream(order_id): [closed]}

@@ -14,6 +14,7 @@ class ShipmentStatus(StrEnum):
     NONE = "none"
     SCHEDULED = "scheduled"
     REJECTED = "rejected"
+    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -29,7 +30,15 @@ class ShipmentRejected:
     reason: str  # RejectionReason.COUNTRY_NOT_SERVED
 
 
-ShippingEvent: TypeAlias = ShipmentScheduled | ShipmentRejected
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ShipmentCancelled:
+    """The order was abandoned (expired) before or after its shipment was scheduled."""
+
+    order_id: str
+    country: str | None
+
+
+ShippingEvent: TypeAlias = ShipmentScheduled | ShipmentRejected | ShipmentCancelled
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -47,6 +56,8 @@ def evolve_shipment(shipment: Shipment, event: ShippingEvent) -> Shipment:
             after = replace(shipment, status=ShipmentStatus.SCHEDULED)
         case ShipmentRejected():
             after = replace(shipment, status=ShipmentStatus.REJECTED, reason=event.reason)
+        case ShipmentCancelled():
+            after = replace(shipment, status=ShipmentStatus.CANCELLED)
         case _:
             assert_never(event)
     return replace(
@@ -73,3 +84,12 @@ def schedule(
         return [ShipmentScheduled(order_id=order_id, country=country)]
     reason = RejectionReason.COUNTRY_NOT_SERVED.value
     return [ShipmentRejected(order_id=order_id, country=country, reason=reason)]
+
+
+def cancel(shipment: Shipment, order_id: str) -> list[ShippingEvent]:
+    """Cancel a scheduled shipment, or close one not yet decided so that a late
+    payment schedules nothing; a rejected or cancelled shipment stays as it is."""
+    order_id = validate_order_id(order_id)
+    if shipment.status not in (ShipmentStatus.NONE, ShipmentStatus.SCHEDULED):
+        return []
+    return [ShipmentCancelled(order_id=order_id, country=shipment.country)]

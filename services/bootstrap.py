@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
 from functools import cached_property
 
 from sqlalchemy import Engine
@@ -16,6 +15,7 @@ from sqlalchemy import Engine
 from adapters.catalog import load_catalog
 from adapters.kafka import admin, tutorial
 from adapters.kafka.broker import LocalBroker
+from adapters.kafka.consumer import ConsumerRuntime
 from adapters.kafka.topics import topic_name, topic_specs
 from adapters.relay import OutboxRelay
 from adapters.settings import Settings
@@ -23,12 +23,21 @@ from adapters.sql import migrate
 from adapters.sql.engine import STORES, make_engine, schema_name, sqlite_path
 from adapters.sql.event_store import EventStore
 from domain.catalog import Catalog
+from domain.errors import OrderflowError
+from projections.projector import Projector
+from projections.read_models import ReadModels
 from services.clock import Clock, system_clock
 from services.inventory import Inventory
 from services.order import Orders
 from services.payment import Payment
+from services.runner import ServicePlan, ServiceProcess
+from services.shipping import Shipping
 
-ORDER_TIMEOUT = timedelta(seconds=30)
+SERVICES = ("order", "inventory", "payment", "shipping", "projector")
+
+
+class UnknownService(OrderflowError):
+    """A service name that orderflow does not have."""
 
 
 @dataclass
@@ -47,13 +56,56 @@ class Orderflow:
 
     def orders(self) -> Orders:
         return Orders(self.store("order"), self.event_store, self.clock, self.catalog,
-                      ORDER_TIMEOUT)
+                      self.settings.order_timeout, self.settings.topic_prefix)
 
     def inventory(self) -> Inventory:
-        return Inventory(self.store("inventory"), self.event_store, self.clock)
+        return Inventory(self.store("inventory"), self.event_store, self.clock,
+                         self.settings.topic_prefix)
 
     def payment(self) -> Payment:
-        return Payment(self.store("payment"), self.event_store, self.clock)
+        return Payment(self.store("payment"), self.event_store, self.clock,
+                       self.settings.topic_prefix)
+
+    def shipping(self) -> Shipping:
+        return Shipping(self.store("shipping"), self.event_store, self.clock,
+                        self.settings.topic_prefix, self.catalog.served_countries)
+
+    def plan(self, service: str) -> ServicePlan:
+        match service:
+            case "order":
+                return self.orders().plan()
+            case "inventory":
+                return self.inventory().plan()
+            case "payment":
+                return self.payment().plan()
+            case "shipping":
+                return self.shipping().plan()
+            case "projector":
+                self.store("projector")
+                projector = self.projector()
+                return ServicePlan("projector", None, projector.topics, projector.handle)
+        raise UnknownService(f"unknown service {service!r}; choose from {', '.join(SERVICES)}")
+
+    def service_process(self, service: str) -> ServiceProcess:
+        plan = self.plan(service)
+        relay = self.relay(plan.relay_store).run if plan.relay_store else None
+        consumer = None
+        if plan.handler is not None:
+            consumer = ConsumerRuntime(engine=self.store(plan.relay_store or "projector"),
+                                       bootstrap=self.settings.bootstrap_servers,
+                                       group=self.group(service), topics=plan.topics,
+                                       handler=plan.handler, name=service)
+        return ServiceProcess(plan, relay, consumer)
+
+    def read_models(self) -> ReadModels:
+        return ReadModels(self.store("projector"))
+
+    def projector(self) -> Projector:
+        return Projector(self.settings.topic_prefix)
+
+    def group(self, service: str) -> str:
+        """Consumer group of a service; the topic prefix isolates runs."""
+        return f"{self.settings.topic_prefix}orderflow.{service}"
 
     def relay(self, store: str) -> OutboxRelay:
         return OutboxRelay(self.store(store), self.settings.bootstrap_servers,

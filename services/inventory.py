@@ -1,37 +1,88 @@
 """Inventory: stock per SKU and a reservation per order.
 
-Commands: `add_stock` (CLI). Reactions (choreography) and command handlers
-(orchestration) arrive with the consumer runtime.
+Choreography — reacts on its own:
+  OrderPlaced                                  → reserve every line: StockReserved | StockRejected
+  PaymentDeclined, ShipmentRejected, OrderExpired → release what the order holds
+Commands from the CLI: `add_stock`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import Connection, Engine
 
+from adapters.codec import Envelope, OrderFacts
+from adapters.kafka.consumer import Incoming
 from adapters.sql.event_store import Context, EventStore
 from domain.ids import validate_sku
+from domain.inventory import Line, fold_reservation, release, reserve
+from domain.order_events import OrderExpired, OrderPlaced
+from domain.payment_events import PaymentDeclined
+from domain.shipping import ShipmentRejected
 from domain.stock import Stock, add_stock, fold_stock
-from domain.streams import stock_stream
+from domain.streams import StreamId, reservation_stream, stock_stream
 from services.clock import Clock
-from services.transact import transact
+from services.messaging import CHOREOGRAPHY, append_decision, caused_by
+from services.runner import ServicePlan
+from services.transact import reading, transact
 
 
 class Inventory:
-    def __init__(self, engine: Engine, store: EventStore, clock: Clock) -> None:
-        self.engine, self.store, self.clock = engine, store, clock
+    def __init__(self, engine: Engine, store: EventStore, clock: Clock, prefix: str) -> None:
+        self.engine, self.store, self.clock, self.prefix = engine, store, clock, prefix
+
+    def plan(self) -> ServicePlan:
+        topics = [self.prefix + t for t in ("orders", "payments", "shipping")]
+        return ServicePlan("inventory", "inventory", topics, self.handle)
+
+    def handle(self, connection: Connection, incoming: Incoming) -> None:
+        cause = incoming.envelope
+        if cause.flow != CHOREOGRAPHY:
+            return  # orchestrated orders reach inventory as commands, not as events
+        match cause.body:
+            case OrderPlaced(order_id=order_id, lines=lines):
+                facts = OrderFacts(customer_id=cause.body.customer_id,
+                                   total_cents=cause.body.total_cents, ship_to=cause.body.ship_to)
+                self.reserve(connection, cause, order_id, lines, facts)
+            case PaymentDeclined(order_id=order_id) | ShipmentRejected(order_id=order_id) | \
+                    OrderExpired(order_id=order_id):
+                self.release(connection, cause, order_id)
+
+    def reserve(self, connection: Connection, cause: Envelope, order_id: str,
+                lines: Sequence[Line], facts: OrderFacts | None = None) -> None:
+        reservation = fold_reservation(self.store.load(connection, reservation_stream(order_id)))
+        stocks = self._stocks(connection, [line.sku for line in lines])
+        decision = reserve(reservation, stocks, order_id, lines)
+        versions = self._versions(stocks) | {reservation_stream(order_id): reservation.version}
+        append_decision(self.store, connection, decision, versions,
+                        caused_by(cause, self.clock, facts))
+
+    def release(self, connection: Connection, cause: Envelope, order_id: str) -> None:
+        reservation = fold_reservation(self.store.load(connection, reservation_stream(order_id)))
+        stocks = self._stocks(connection, [line.sku for line in reservation.lines])
+        decision = release(reservation, stocks, order_id)
+        versions = self._versions(stocks) | {reservation_stream(order_id): reservation.version}
+        append_decision(self.store, connection, decision, versions, caused_by(cause, self.clock))
 
     def add_stock(self, sku: str, quantity: int) -> Stock:
         def work(connection: Connection) -> Stock:
             stream = stock_stream(validate_sku(sku))
             stock = fold_stock(self.store.load(connection, stream))
             events = add_stock(stock, sku, quantity)
-            context = Context(correlation_id=sku, causation_id=None, flow=None,
-                              now=self.clock())
+            context = Context(correlation_id=sku, causation_id=None, flow=None, now=self.clock())
             self.store.append(connection, stream, stock.version, events, context)
-            return fold_stock([*self.store.load(connection, stream)])
+            return fold_stock(self.store.load(connection, stream))
 
         return transact(self.engine, work, f"stock add {sku}")
 
     def stock(self, sku: str) -> Stock:
-        with self.engine.connect() as connection:
+        with reading(self.engine) as connection:
             return fold_stock(self.store.load(connection, stock_stream(validate_sku(sku))))
+
+    def _stocks(self, connection: Connection, skus: list[str]) -> dict[str, Stock]:
+        return {sku: fold_stock(self.store.load(connection, stock_stream(sku))) for sku in skus}
+
+    @staticmethod
+    def _versions(stocks: dict[str, Stock]) -> dict[StreamId, int]:
+        return {stock_stream(sku): stock.version for sku, stock in stocks.items()}

@@ -1,27 +1,75 @@
-"""Order: places orders (CLI); confirms, rejects and expires them as the saga runs."""
+"""Order: places orders, and settles them as the saga runs.
+
+Choreography — reacts on its own:
+  ShipmentScheduled                                → OrderConfirmed
+  StockRejected, PaymentDeclined, ShipmentRejected → OrderRejected(reason)
+  its deadline passes while not terminal          → OrderExpired (the others compensate)
+Commands from the CLI: `place`.
+"""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
+from functools import partial
 
 from sqlalchemy import Connection, Engine
 
+from adapters.codec import Envelope
+from adapters.kafka.consumer import Incoming, Unhandleable
 from adapters.sql.event_store import Context, EventStore
+from adapters.sql.timers import clear_timer, due_timers, set_timer
 from domain.catalog import Catalog
-from domain.order import Order, fold_order
+from domain.inventory_events import StockRejected
+from domain.order import Order, confirm, expire, fold_order, reject
+from domain.order_events import OrderPlaced
 from domain.order_placement import place_order
+from domain.payment_events import PaymentDeclined
+from domain.shipping import ShipmentRejected, ShipmentScheduled
 from domain.streams import order_stream
 from services.clock import Clock
-from services.transact import transact
+from services.messaging import CHOREOGRAPHY, caused_by
+from services.runner import ServicePlan
+from services.transact import reading, transact
+
+logger = logging.getLogger(__name__)
+DEADLINE = "order-deadline"
 
 
 class Orders:
     def __init__(self, engine: Engine, store: EventStore, clock: Clock, catalog: Catalog,
-                 timeout: timedelta) -> None:
+                 timeout: timedelta, prefix: str) -> None:
         self.engine, self.store, self.clock = engine, store, clock
-        self.catalog, self.timeout = catalog, timeout
+        self.catalog, self.timeout, self.prefix = catalog, timeout, prefix
+
+    def plan(self) -> ServicePlan:
+        topics = [self.prefix + t for t in ("inventory", "payments", "shipping")]
+        return ServicePlan("order", "order", topics, self.handle, [self.expire_due])
+
+    def handle(self, connection: Connection, incoming: Incoming) -> None:
+        cause = incoming.envelope
+        if cause.flow != CHOREOGRAPHY:
+            return  # orchestrated orders are settled by the orchestrator's commands
+        match cause.body:
+            case ShipmentScheduled(order_id=order_id):
+                self.settle(connection, cause, order_id, None)
+            case StockRejected(order_id=order_id, reason=reason) | \
+                    PaymentDeclined(order_id=order_id, reason=reason) | \
+                    ShipmentRejected(order_id=order_id, reason=reason):
+                self.settle(connection, cause, order_id, reason)
+
+    def settle(self, connection: Connection, cause: Envelope, order_id: str,
+               reason: str | None) -> None:
+        """Confirm (reason None) or reject; a settled order absorbs late news."""
+        order = self._order(connection, order_id)
+        now = self.clock()
+        events = confirm(order, now) if reason is None else reject(order, reason, now)
+        if events:
+            self.store.append(connection, order_stream(order_id), order.version, events,
+                              caused_by(cause, self.clock))
+            clear_timer(connection, DEADLINE, order_id)
 
     def place(self, *, customer_id: str, items: Sequence[tuple[str, int]], ship_to: str,
               flow: str) -> str:
@@ -29,15 +77,43 @@ class Orders:
         events = place_order(order_id=order_id, customer_id=customer_id, items=items,
                              ship_to=ship_to, flow=flow, catalog=self.catalog,
                              now=self.clock(), timeout=self.timeout)
-        context = Context(correlation_id=order_id, causation_id=None, flow=flow,
-                          now=self.clock())
+        placed = events[0]
+        assert isinstance(placed, OrderPlaced)
+        context = Context(correlation_id=order_id, causation_id=None, flow=flow, now=self.clock())
 
         def work(connection: Connection) -> str:
             self.store.append(connection, order_stream(order_id), 0, events, context)
+            if flow == CHOREOGRAPHY:  # in orchestration the orchestrator owns the deadline
+                set_timer(connection, DEADLINE, order_id, placed.deadline)
             return order_id
 
         return transact(self.engine, work, f"place order {order_id}")
 
+    def expire_due(self) -> int:
+        """Expire choreography orders whose deadline passed; the timer row goes with it."""
+        with reading(self.engine) as connection:
+            due = due_timers(connection, DEADLINE, self.clock())
+        for order_id in due:
+            transact(self.engine, partial(self._expire, order_id=order_id), f"expire {order_id}")
+        return len(due)
+
+    def _expire(self, connection: Connection, *, order_id: str) -> None:
+        order = self._order(connection, order_id)
+        events = expire(order, self.clock())
+        if events:
+            logger.info("order %s expired (deadline %s)", order_id, order.deadline.isoformat())
+            context = Context(correlation_id=order_id, causation_id=None, flow=order.flow,
+                              now=self.clock())
+            self.store.append(connection, order_stream(order_id), order.version, events, context)
+        if events or order.is_terminal:
+            clear_timer(connection, DEADLINE, order_id)
+
     def get(self, order_id: str) -> Order | None:
-        with self.engine.connect() as connection:
+        with reading(self.engine) as connection:
             return fold_order(self.store.load(connection, order_stream(order_id)))
+
+    def _order(self, connection: Connection, order_id: str) -> Order:
+        order = fold_order(self.store.load(connection, order_stream(order_id)))
+        if order is None:
+            raise Unhandleable(f"no order {order_id} in the order store")
+        return order

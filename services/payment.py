@@ -1,24 +1,69 @@
 """Payment: credit per customer and a payment per order.
 
-Commands: `set_credit` (CLI). Reactions and command handlers arrive with the
-consumer runtime.
+Choreography — reacts on its own:
+  StockReserved                  → authorise the order total: PaymentAuthorized | PaymentDeclined
+  ShipmentRejected, OrderExpired → void what the order holds (or refuse to authorise later)
+Commands from the CLI: `set_credit`.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import Connection, Engine
 
+from adapters.codec import Envelope
+from adapters.kafka.consumer import Incoming
 from adapters.sql.event_store import Context, EventStore
 from domain.credit import Credit, fold_credit, set_credit
 from domain.ids import validate_customer_id
-from domain.streams import credit_stream
+from domain.inventory_events import StockReserved
+from domain.order_events import OrderExpired
+from domain.payment import authorize, cancel, fold_payment
+from domain.shipping import ShipmentRejected
+from domain.streams import credit_stream, payment_stream
 from services.clock import Clock
-from services.transact import transact
+from services.messaging import CHOREOGRAPHY, append_decision, caused_by, facts_of
+from services.runner import ServicePlan
+from services.transact import reading, transact
 
 
 class Payment:
-    def __init__(self, engine: Engine, store: EventStore, clock: Clock) -> None:
-        self.engine, self.store, self.clock = engine, store, clock
+    def __init__(self, engine: Engine, store: EventStore, clock: Clock, prefix: str) -> None:
+        self.engine, self.store, self.clock, self.prefix = engine, store, clock, prefix
+
+    def plan(self) -> ServicePlan:
+        topics = [self.prefix + t for t in ("inventory", "orders", "shipping")]
+        return ServicePlan("payment", "payment", topics, self.handle)
+
+    def handle(self, connection: Connection, incoming: Incoming) -> None:
+        cause = incoming.envelope
+        if cause.flow != CHOREOGRAPHY:
+            return  # orchestrated orders reach payment as commands, not as events
+        match cause.body:
+            case StockReserved(order_id=order_id):
+                facts = facts_of(cause)
+                self.authorize(connection, cause, order_id, facts.customer_id, facts.total_cents)
+            case ShipmentRejected(order_id=order_id) | OrderExpired(order_id=order_id):
+                self.void(connection, cause, order_id)
+
+    def authorize(self, connection: Connection, cause: Envelope, order_id: str,
+                  customer_id: str, amount_cents: int) -> None:
+        payment = fold_payment(self.store.load(connection, payment_stream(order_id)))
+        credit = fold_credit(self.store.load(connection, credit_stream(customer_id)))
+        decision = authorize(payment, credit, order_id, customer_id, amount_cents)
+        versions = {payment_stream(order_id): payment.version,
+                    credit_stream(customer_id): credit.version}
+        append_decision(self.store, connection, decision, versions, caused_by(cause, self.clock))
+
+    def void(self, connection: Connection, cause: Envelope, order_id: str) -> None:
+        """Void an authorisation, or cancel one that has not happened yet (so a late
+        StockReserved after the order expired authorises nothing)."""
+        payment = fold_payment(self.store.load(connection, payment_stream(order_id)))
+        credit = fold_credit(self.store.load(connection, credit_stream(payment.customer_id))) \
+            if payment.customer_id else Credit()
+        decision = cancel(payment, credit, order_id)
+        versions = {payment_stream(order_id): payment.version,
+                    credit_stream(payment.customer_id): credit.version}
+        append_decision(self.store, connection, decision, versions, caused_by(cause, self.clock))
 
     def set_credit(self, customer_id: str, limit_cents: int) -> Credit:
         def work(connection: Connection) -> Credit:
@@ -33,6 +78,6 @@ class Payment:
         return transact(self.engine, work, f"credit set {customer_id}")
 
     def credit(self, customer_id: str) -> Credit:
-        with self.engine.connect() as connection:
+        with reading(self.engine) as connection:
             stream = credit_stream(validate_customer_id(customer_id))
             return fold_credit(self.store.load(connection, stream))

@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from sqlalchemy import Connection, Engine
 
+from adapters.sql.engine import READONLY
 from adapters.sql.event_store import ConcurrencyError
 
 logger = logging.getLogger(__name__)
@@ -29,3 +30,8 @@ def transact(engine: Engine, work: Callable[[Connection], T], what: str,
             time.sleep(random.uniform(0, 0.005 * attempt))  # jitter spreads the retries
     raise ConcurrencyError(f"{what}: the data kept changing concurrently;"
                            f" gave up after {attempts} attempts, nothing was written")
+
+
+def reading(engine: Engine) -> Connection:
+    """A connection for queries: on SQLite it does not take the write lock."""
+    return engine.connect().execution_options(**READONLY)

@@ -6,12 +6,16 @@ import os
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from adapters.kafka.admin import PortState, probe
 
 CLI = str(Path(sys.executable).with_name("orderflow"))
+T = TypeVar("T")
 
 
 def free_port_pair() -> int:
@@ -40,3 +44,16 @@ def run_cli(args: list[str], environ: dict[str, str], timeout: float = 120.0) ->
     done = subprocess.run([CLI, *args], capture_output=True, text=True, env=env,
                           timeout=timeout, check=False)
     return CliResult(done.returncode, done.stdout, done.stderr)
+
+
+def wait_until(condition: Callable[[], T | None], timeout: float, what: str,
+               interval: float = 0.05) -> T:
+    """Poll until `condition` returns something truthy, or fail naming `what`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)

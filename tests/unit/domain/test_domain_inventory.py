@@ -7,6 +7,7 @@ import pytest
 from domain.ids import InvalidIdentifier
 from domain.inventory import (
     InvalidReservation,
+    InventoryDecision,
     Reservation,
     ReservationEvent,
     ReservationStatus,
@@ -42,16 +43,18 @@ def lines(*pairs: tuple[str, int]) -> tuple[ReservedLine, ...]:
 
 
 def apply(
-    reservation: Reservation, stocks: Mapping[str, Stock], decision: Mapping[object, list[object]]
+    reservation: Reservation, stocks: Mapping[str, Stock], decision: InventoryDecision
 ) -> tuple[Reservation, dict[str, Stock]]:
+    """Append a decision's events the way the event store would, stream by stream."""
     after = dict(stocks)
     for stream, events in decision.items():
         for event in events:
             if isinstance(event, StockReserved | StockRejected | StockReleased):
+                assert stream == reservation_stream(event.order_id)
                 reservation = evolve_reservation(reservation, event)
-            elif isinstance(event, StockAllocated | StockDeallocated):
+            else:
+                assert stream == stock_stream(event.sku)
                 after[event.sku] = evolve_stock(after[event.sku], event)
-            assert stream in (reservation_stream(ORDER_ID), stock_stream(getattr(event, "sku", "")))
     return reservation, after
 
 

@@ -28,6 +28,10 @@ from domain.values import InvalidAmount
 from tests.unit.domain.builders import CUSTOMER, ORDER_ID, OTHER_ORDER_ID
 
 
+def held_by(order: str, cents: int) -> CreditHeld:
+    return CreditHeld(customer_id=CUSTOMER, order_id=order, amount_cents=cents)
+
+
 def credit(limit: int, *events: CreditEvent) -> Credit:
     return fold_credit([CreditLimitSet(customer_id=CUSTOMER, limit_cents=limit), *events])
 
@@ -64,7 +68,7 @@ def test_bad_limits_are_refused(limit: object) -> None:
 
 
 def test_a_limit_below_what_is_held_is_refused() -> None:
-    held = credit(5_000, CreditHeld(customer_id=CUSTOMER, order_id=ORDER_ID, amount_cents=3_000))
+    held = credit(5_000, held_by(ORDER_ID, 3_000))
     with pytest.raises(CreditBelowHeld, match="2999 cents is below the 3000 cents"):
         set_credit(held, CUSTOMER, 2_999)
     assert set_credit(held, CUSTOMER, 3_000)
@@ -104,7 +108,7 @@ def test_one_cent_over_credit_is_declined_and_holds_nothing() -> None:
 
 
 def test_other_orders_holdings_count_against_the_limit() -> None:
-    busy = credit(5_000, CreditHeld(customer_id=CUSTOMER, order_id=OTHER_ORDER_ID, amount_cents=4_000))
+    busy = credit(5_000, held_by(OTHER_ORDER_ID, 4_000))
     [declined] = authorize(Payment(), busy, ORDER_ID, CUSTOMER, 1_001)[payment_stream(ORDER_ID)]
     assert isinstance(declined, PaymentDeclined) and declined.reason == "over_credit"
 
@@ -122,7 +126,8 @@ def test_a_zero_limit_is_a_known_customer_with_no_credit() -> None:
 
 def test_authorising_again_changes_nothing() -> None:
     account = credit(5_000)
-    payment, after = apply(Payment(), account, authorize(Payment(), account, ORDER_ID, CUSTOMER, 10))
+    decision = authorize(Payment(), account, ORDER_ID, CUSTOMER, 10)
+    payment, after = apply(Payment(), account, decision)
     assert authorize(payment, after, ORDER_ID, CUSTOMER, 10) == {}
     declined, _ = apply(Payment(), account, authorize(Payment(), Credit(), ORDER_ID, CUSTOMER, 10))
     assert authorize(declined, account, ORDER_ID, CUSTOMER, 10) == {}
@@ -138,8 +143,9 @@ def test_bad_amounts_are_refused(amount: object) -> None:
 
 
 def test_voiding_releases_exactly_what_the_order_holds() -> None:
-    account = credit(5_000, CreditHeld(customer_id=CUSTOMER, order_id=OTHER_ORDER_ID, amount_cents=1_000))
-    payment, held = apply(Payment(), account, authorize(Payment(), account, ORDER_ID, CUSTOMER, 3_000))
+    account = credit(5_000, held_by(OTHER_ORDER_ID, 1_000))
+    authorized = authorize(Payment(), account, ORDER_ID, CUSTOMER, 3_000)
+    payment, held = apply(Payment(), account, authorized)
     decision = void(payment, held, ORDER_ID)
     assert decision == {
         payment_stream(ORDER_ID): [

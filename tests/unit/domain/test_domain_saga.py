@@ -224,7 +224,8 @@ def test_a_confirmation_that_won_the_race_completes_the_saga() -> None:
 
 def test_an_order_rejected_instead_of_confirmed_is_compensated() -> None:
     run = confirming()
-    assert run.reply(order_rejected("timeout")) == [RejectOrder(order_id=ORDER_ID, reason="timeout")]
+    reject_first = [RejectOrder(order_id=ORDER_ID, reason="timeout")]
+    assert run.reply(order_rejected("timeout")) == reject_first
     expired = OrderExpired(order_id=ORDER_ID, expired_at=T0)
     assert run.reply(expired) == [VoidPayment(order_id=ORDER_ID)]
 

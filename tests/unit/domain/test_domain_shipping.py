@@ -19,12 +19,15 @@ def test_a_served_country_is_scheduled() -> None:
     events = schedule(fold_shipment([]), ORDER_ID, "DE", SERVED)
     assert events == [ShipmentScheduled(order_id=ORDER_ID, country="DE")]
     shipment = fold_shipment(events)
-    assert (shipment.status, shipment.country, shipment.version) == (ShipmentStatus.SCHEDULED, "DE", 1)
+    assert (shipment.status, shipment.country) == (ShipmentStatus.SCHEDULED, "DE")
+    assert shipment.version == 1
 
 
 def test_a_known_country_that_is_not_served_is_rejected() -> None:
     events = schedule(fold_shipment([]), ORDER_ID, "BR", SERVED)
-    assert events == [ShipmentRejected(order_id=ORDER_ID, country="BR", reason="country_not_served")]
+    assert events == [
+        ShipmentRejected(order_id=ORDER_ID, country="BR", reason="country_not_served")
+    ]
     assert fold_shipment(events).status is ShipmentStatus.REJECTED
 
 

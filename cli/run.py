@@ -1,0 +1,61 @@
+"""`orderflow run SERVICE...` and `orderflow up`: the services as processes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cli.context import app_of
+from cli.output import console, table
+from services.bootstrap import SERVICES, Orderflow
+from services.supervisor import Child, Supervisor
+
+ServiceNames = Annotated[list[str], typer.Argument(
+    metavar="SERVICE...", help=f"One or more of: {', '.join(SERVICES)}.")]
+
+
+def run(ctx: typer.Context, services: ServiceNames) -> None:
+    """Run services in the foreground: one service here, several as child processes."""
+    unknown = [s for s in services if s not in SERVICES]
+    if unknown:
+        raise typer.BadParameter(f"unknown service {unknown[0]!r}; choose from "
+                                 f"{', '.join(SERVICES)}", param_hint="SERVICE")
+    orderflow = app_of(ctx)
+    _preflight(orderflow, services)
+    if len(services) == 1:
+        raise typer.Exit(orderflow.service_process(services[0]).serve())
+    _supervise(orderflow, services)
+
+
+def up(ctx: typer.Context) -> None:
+    """Start every service, relay and the projector as child processes; Ctrl-C stops all."""
+    orderflow = app_of(ctx)
+    _preflight(orderflow, list(SERVICES))
+    orderflow.create_topics()
+    _supervise(orderflow, list(SERVICES))
+
+
+def _preflight(orderflow: Orderflow, services: list[str]) -> None:
+    """Fail fast, with one line, before any process starts."""
+    orderflow.require_broker()
+    for service in services:
+        orderflow.plan(service)  # stores must be migrated: says `orderflow db upgrade` if not
+
+
+def _supervise(orderflow: Orderflow, services: list[str]) -> None:
+    supervisor = Supervisor(services, orderflow.settings.data_dir / "logs")
+    children = supervisor.start()
+    table("services", ["service", "pid", "log"],
+          [(c.service, c.process.pid, c.log) for c in children])
+    console.print("running; Ctrl-C stops them all")
+
+    def exited(child: Child) -> None:
+        console.print(f"[red]{child.service} exited with code {child.process.returncode};"
+                      f" see {child.log}[/red]")
+
+    try:
+        supervisor.wait(exited)
+    finally:
+        supervisor.stop()
+        console.print("stopped")

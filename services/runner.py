@@ -1,0 +1,85 @@
+"""One deployable service in one process: its outbox relay, its consumer, its timers.
+
+SIGINT/SIGTERM stop it cleanly: the consumer finishes its batch and commits, leaves
+the group, and the relay flushes what it has produced.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import FrameType
+
+from adapters.kafka.consumer import ConsumerRuntime, Handler
+
+logger = logging.getLogger(__name__)
+
+Ticker = Callable[[], int]  # does due work, returns how much
+
+
+@dataclass
+class ServicePlan:
+    """What one service runs: the store it relays, what it consumes, what it ticks."""
+
+    name: str
+    relay_store: str | None
+    topics: list[str] = field(default_factory=list)
+    handler: Handler | None = None
+    tickers: list[Ticker] = field(default_factory=list)
+
+
+class ServiceProcess:
+    def __init__(self, plan: ServicePlan, relay: Callable[[threading.Event], None] | None,
+                 consumer: ConsumerRuntime | None) -> None:
+        self.plan, self.relay, self.consumer = plan, relay, consumer
+        self.stop = threading.Event()
+        self.failed: list[BaseException] = []
+
+    def serve(self) -> int:
+        """Run until SIGINT/SIGTERM (or a part fails); return the process exit code."""
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._on_signal)
+        threads = [threading.Thread(target=self._guard, args=(target,), name=name, daemon=True)
+                   for name, target in self._parts()]
+        for thread in threads:
+            thread.start()
+        logger.info("%s: running (%s)", self.plan.name, ", ".join(t.name for t in threads))
+        while not self.stop.wait(0.5):
+            pass
+        for thread in threads:
+            thread.join(timeout=30)
+        logger.info("%s: stopped", self.plan.name)
+        return 1 if self.failed else 0
+
+    def _parts(self) -> list[tuple[str, Callable[[], None]]]:
+        parts: list[tuple[str, Callable[[], None]]] = []
+        if self.relay is not None:
+            relay = self.relay
+            parts.append((f"{self.plan.name}-relay", lambda: relay(self.stop)))
+        if self.consumer is not None:
+            consumer = self.consumer
+            parts.append((f"{self.plan.name}-consumer", lambda: consumer.run(self.stop)))
+        if self.plan.tickers:
+            parts.append((f"{self.plan.name}-timers", self._tick))
+        return parts
+
+    def _tick(self) -> None:
+        while not self.stop.is_set():
+            busy = sum(ticker() for ticker in self.plan.tickers)
+            self.stop.wait(0.0 if busy else 0.2)
+
+    def _guard(self, target: Callable[[], None]) -> None:
+        try:
+            target()
+        except BaseException as exc:
+            logger.exception("%s: %s failed: %s", self.plan.name,
+                             threading.current_thread().name, exc)
+            self.failed.append(exc)
+            self.stop.set()
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        logger.info("%s: %s received, stopping", self.plan.name, signal.Signals(signum).name)
+        self.stop.set()
