@@ -129,7 +129,7 @@ def decode(raw: bytes | None) -> Envelope:
     data = _upcast(document["type"], document["schema_version"], reg.schema_version,
                    document["data"])
     return Envelope(event_id=document["event_id"], type=reg.wire,
-                    aggregate_id=document["aggregate_id"],
+                    schema_version=reg.schema_version, aggregate_id=document["aggregate_id"],
                     aggregate_version=document["aggregate_version"],
                     occurred_at=_timestamp(document["occurred_at"], "occurred_at"),
                     correlation_id=document["correlation_id"],

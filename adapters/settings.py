@@ -30,6 +30,7 @@ class Settings:
     topic_prefix: str = ""
     cache_dir: Path = PROJECT_ROOT / ".cache"
     order_timeout: timedelta = timedelta(seconds=30)
+    step_timeout: timedelta = timedelta(seconds=5)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -42,6 +43,8 @@ class Settings:
             cache_dir=Path(env.get("ORDERFLOW_CACHE_DIR") or PROJECT_ROOT / ".cache"),
             order_timeout=_seconds(env.get("ORDERFLOW_ORDER_TIMEOUT") or "30",
                                    "ORDERFLOW_ORDER_TIMEOUT"),
+            step_timeout=_seconds(env.get("ORDERFLOW_STEP_TIMEOUT") or "5",
+                                  "ORDERFLOW_STEP_TIMEOUT"),
         )
 
     @property

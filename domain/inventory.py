@@ -1,8 +1,9 @@
 """Inventory: each order's all-or-nothing reservation against per-SKU stock.
 
 ``reserve`` and ``release`` touch several streams, so they return
-``dict[StreamId, list[InventoryEvent]]`` (see ``domain.streams``). ``{}`` means the
-order already has its outcome: the caller re-sends that outcome as its reply.
+``dict[StreamId, list[InventoryEvent]]`` (see ``domain.streams``). ``{}`` means
+nothing to do: the caller replies with the reservation stream's latest event, if any
+(a duplicate command gets the same answer as the first).
 Stock itself lives in ``domain.stock``; both are re-exported here.
 """
 

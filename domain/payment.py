@@ -1,8 +1,9 @@
 """Payment: each order's authorisation against its customer's credit.
 
 ``authorize`` and ``void`` touch two streams, so they return
-``dict[StreamId, list[PaymentsEvent]]`` (see ``domain.streams``). ``{}`` means the
-order already has its outcome: the caller re-sends that outcome as its reply.
+``dict[StreamId, list[PaymentsEvent]]`` (see ``domain.streams``). ``{}`` means
+nothing to do: the caller replies with the payment stream's latest event, if any
+(a duplicate command gets the same answer as the first).
 Credit itself lives in ``domain.credit``; both are re-exported here.
 """
 

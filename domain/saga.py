@@ -94,8 +94,9 @@ class InvalidSaga(DomainError):
 def start_saga(
     placed: OrderPlaced, now: datetime, step_timeout: timedelta, max_attempts: int = 3
 ) -> Decision:
-    if step_timeout <= timedelta(0) or max_attempts < 1:
-        raise InvalidSaga("a saga needs a positive step timeout and at least one attempt")
+    # Events keep the timeout in whole milliseconds, so less than one would become zero.
+    if step_timeout < timedelta(milliseconds=1) or max_attempts < 1:
+        raise InvalidSaga("a saga needs a step timeout of 1 ms or more and at least one attempt")
     started = SagaStarted(
         order_id=placed.order_id, customer_id=placed.customer_id,
         lines=tuple(ReservedLine(sku=line.sku, quantity=line.quantity) for line in placed.lines),

@@ -1,11 +1,74 @@
-"""Placeholder replaced by the projector implementation (helper in progress)."""
+"""The projector: turns every event on the event topics into read-model rows.
 
-from typing import Any
+It runs under the consumer runtime, whose transaction also holds the group's
+positions and processed ids; on top of that each event is applied at most once by
+the projector itself (`projected_events`), because the stock and credit views add
+deltas. It writes only its own tables and produces nothing (except dead letters).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from sqlalchemy import Connection
+
+from adapters.codec import Envelope
+from adapters.kafka.consumer import Incoming, Unhandleable
+from domain.ids import validate_order_id
+from projections import credit_view, order_view, shipment_view, stock_view, timeline
+from projections.tables import projected_events
+from projections.upsert import insert_new
+
+View = Callable[[Connection, Envelope], None]
+VIEWS: dict[type, View] = {**order_view.HANDLERS, **stock_view.HANDLERS,
+                           **credit_view.HANDLERS, **shipment_view.HANDLERS}
+# Event topics (base names) and the service that emits on each.
+SERVICES = {"orders": "order", "inventory": "inventory", "payments": "payment",
+            "shipping": "shipping"}
+MAX_TEXT = 64  # every id and reason column is String(64)
+MAX_AMOUNT = 2**53  # far above any real quantity or cents; sums stay inside BIGINT
 
 
 class Projector:
-    def __init__(self, topic_prefix: str) -> None:
-        self.topics: list[str] = [topic_prefix + "orders"]
+    def __init__(self, topic_prefix: str = "") -> None:
+        self.topic_prefix = topic_prefix
 
-    def handle(self, connection: Any, incoming: Any) -> None:
-        return None
+    @property
+    def topics(self) -> list[str]:
+        return [self.topic_prefix + base for base in SERVICES]
+
+    def handle(self, connection: Connection, incoming: Incoming) -> None:
+        envelope = incoming.envelope
+        order_id = _order_id(envelope)
+        if not insert_new(connection, projected_events, {"event_id": envelope.event_id}):
+            return  # applied before: the views must not count it twice
+        if order_id is not None:
+            timeline.record(connection, incoming, order_id, self.service_of(incoming.topic))
+        view = VIEWS.get(type(envelope.body))
+        if view is not None:
+            view(connection, envelope)
+
+    def service_of(self, topic: str) -> str:
+        """Who emitted a record, from its topic (commands come from the orchestrator)."""
+        base = topic.removeprefix(self.topic_prefix)
+        if base.endswith(".commands") or base == "sagas":
+            return "orchestrator"
+        return SERVICES.get(base, base)
+
+
+def _order_id(envelope: Envelope) -> str | None:
+    """The order the event belongs to (None: stock or credit bookkeeping), checked to fit.
+
+    A well-formed record with values the tables cannot hold would otherwise fail in the
+    database, look like an outage and be retried forever; as Unhandleable it goes to the DLQ.
+    """
+    values = [envelope.event_id, envelope.causation_id, envelope.flow,
+              *(getattr(envelope.body, f.name) for f in dataclasses.fields(envelope.body))]
+    for value in values:
+        if isinstance(value, str) and len(value) > MAX_TEXT:
+            raise Unhandleable(f"{envelope.type}: a value is longer than {MAX_TEXT} characters")
+        if isinstance(value, int) and abs(value) > MAX_AMOUNT:
+            raise Unhandleable(f"{envelope.type}: an amount is out of range")
+    order_id = getattr(envelope.body, "order_id", None)
+    return None if order_id is None else validate_order_id(order_id)

@@ -1,8 +1,89 @@
-"""Placeholder replaced by the read-model queries (helper in progress)."""
+"""Queries over the read models, for the CLI. Read-only; table names come from an allow-list."""
+
+from __future__ import annotations
 
 from typing import Any
 
+import orjson
+import sqlalchemy as sa
+from sqlalchemy import Connection, Engine
+
+from adapters.sql.engine import READONLY
+from domain.errors import OrderflowError
+from projections.tables import READ_MODELS, order_timeline, order_view
+
+Row = dict[str, Any]
+MAX_ROWS = 10_000
+
+
+class NoSuchOrder(OrderflowError):
+    """No order with this id in the read models (not placed, or not projected yet)."""
+
+
+class UnknownTable(OrderflowError):
+    """A table name outside the read models' allow-list."""
+
 
 class ReadModels:
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
+
+    def order(self, order_id: str) -> Row | None:
+        query = sa.select(order_view).where(order_view.c.order_id == order_id)
+        with self._reading() as connection:
+            found = connection.execute(query).mappings().first()
+        return None if found is None else _order(found)
+
+    def orders(self, flow: str | None = None, status: str | None = None,
+               limit: int = 50) -> list[Row]:
+        """Newest first; orders whose OrderPlaced is not projected yet come last."""
+        query = (sa.select(order_view)
+                 .order_by(sa.nulls_last(order_view.c.created_at.desc()), order_view.c.order_id)
+                 .limit(_bounded(limit)))
+        if flow is not None:
+            query = query.where(order_view.c.flow == flow)
+        if status is not None:
+            query = query.where(order_view.c.status == status)
+        with self._reading() as connection:
+            return [_order(row) for row in connection.execute(query).mappings()]
+
+    def timeline(self, order_id: str) -> list[Row]:
+        """The order's events in causal order (the projector keeps `seq` causal)."""
+        query = (sa.select(order_timeline).where(order_timeline.c.order_id == order_id)
+                 .order_by(order_timeline.c.seq))
+        with self._reading() as connection:
+            return [dict(row) for row in connection.execute(query).mappings()]
+
+    def tables(self) -> list[tuple[str, int]]:
+        with self._reading() as connection:
+            return [(name, connection.execute(sa.select(sa.func.count()).select_from(t))
+                     .scalar_one()) for name, t in READ_MODELS.items()]
+
+    def inspect(self, table: str, limit: int = 20) -> tuple[list[str], list[tuple[Any, ...]]]:
+        chosen = table_named(table)
+        query = sa.select(chosen).order_by(*chosen.primary_key.columns).limit(_bounded(limit))
+        with self._reading() as connection:
+            rows = [tuple(row) for row in connection.execute(query)]
+        return [c.name for c in chosen.columns], rows
+
+    def _reading(self) -> Connection:
+        return self.engine.connect().execution_options(**READONLY)
+
+
+def table_named(name: str) -> sa.Table:
+    """The read-model table of that exact name; anything else is refused, never quoted."""
+    try:
+        return READ_MODELS[name]
+    except KeyError:
+        raise UnknownTable(f"unknown table {name[:40]!r}; "
+                           f"valid tables: {', '.join(READ_MODELS)}") from None
+
+
+def _bounded(limit: int) -> int:
+    return max(1, min(int(limit), MAX_ROWS))
+
+
+def _order(row: Any) -> Row:
+    order = dict(row)
+    order["lines"] = None if order["lines"] is None else orjson.loads(order["lines"])
+    return order

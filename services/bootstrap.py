@@ -28,12 +28,13 @@ from projections.projector import Projector
 from projections.read_models import ReadModels
 from services.clock import Clock, system_clock
 from services.inventory import Inventory
+from services.orchestrator import Orchestrator
 from services.order import Orders
 from services.payment import Payment
 from services.runner import ServicePlan, ServiceProcess
 from services.shipping import Shipping
 
-SERVICES = ("order", "inventory", "payment", "shipping", "projector")
+SERVICES = ("order", "inventory", "payment", "shipping", "orchestrator", "projector")
 
 
 class UnknownService(OrderflowError):
@@ -70,6 +71,10 @@ class Orderflow:
         return Shipping(self.store("shipping"), self.event_store, self.clock,
                         self.settings.topic_prefix, self.catalog.served_countries)
 
+    def orchestrator(self) -> Orchestrator:
+        return Orchestrator(self.store("orchestrator"), self.event_store, self.clock,
+                            self.settings.topic_prefix, self.settings.step_timeout)
+
     def plan(self, service: str) -> ServicePlan:
         match service:
             case "order":
@@ -80,6 +85,8 @@ class Orderflow:
                 return self.payment().plan()
             case "shipping":
                 return self.shipping().plan()
+            case "orchestrator":
+                return self.orchestrator().plan()
             case "projector":
                 self.store("projector")
                 projector = self.projector()

@@ -3,6 +3,8 @@
 Choreography — reacts on its own:
   OrderPlaced                                  → reserve every line: StockReserved | StockRejected
   PaymentDeclined, ShipmentRejected, OrderExpired → release what the order holds
+Orchestration — obeys the orchestrator (a repeated command gets the first outcome again):
+  ReserveStock → StockReserved | StockRejected;  ReleaseStock → StockReleased
 Commands from the CLI: `add_stock`.
 """
 
@@ -15,6 +17,7 @@ from sqlalchemy import Connection, Engine
 from adapters.codec import Envelope, OrderFacts
 from adapters.kafka.consumer import Incoming
 from adapters.sql.event_store import Context, EventStore
+from domain.commands import ReleaseStock, ReserveStock
 from domain.ids import validate_sku
 from domain.inventory import Line, fold_reservation, release, reserve
 from domain.order_events import OrderExpired, OrderPlaced
@@ -33,11 +36,21 @@ class Inventory:
         self.engine, self.store, self.clock, self.prefix = engine, store, clock, prefix
 
     def plan(self) -> ServicePlan:
-        topics = [self.prefix + t for t in ("orders", "payments", "shipping")]
+        topics = [self.prefix + t for t in ("orders", "payments", "shipping",
+                                             "inventory.commands")]
         return ServicePlan("inventory", "inventory", topics, self.handle)
 
     def handle(self, connection: Connection, incoming: Incoming) -> None:
         cause = incoming.envelope
+        match cause.body:
+            case ReserveStock(order_id=order_id, lines=lines):
+                self.reserve(connection, cause, order_id, lines)
+            case ReleaseStock(order_id=order_id):
+                self.release(connection, cause, order_id)
+            case _:
+                self.react(connection, cause)
+
+    def react(self, connection: Connection, cause: Envelope) -> None:
         if cause.flow != CHOREOGRAPHY:
             return  # orchestrated orders reach inventory as commands, not as events
         match cause.body:
@@ -56,14 +69,15 @@ class Inventory:
         decision = reserve(reservation, stocks, order_id, lines)
         versions = self._versions(stocks) | {reservation_stream(order_id): reservation.version}
         append_decision(self.store, connection, decision, versions,
-                        caused_by(cause, self.clock, facts))
+                        caused_by(cause, self.clock, facts), reservation_stream(order_id))
 
     def release(self, connection: Connection, cause: Envelope, order_id: str) -> None:
         reservation = fold_reservation(self.store.load(connection, reservation_stream(order_id)))
         stocks = self._stocks(connection, [line.sku for line in reservation.lines])
         decision = release(reservation, stocks, order_id)
         versions = self._versions(stocks) | {reservation_stream(order_id): reservation.version}
-        append_decision(self.store, connection, decision, versions, caused_by(cause, self.clock))
+        append_decision(self.store, connection, decision, versions, caused_by(cause, self.clock),
+                        reservation_stream(order_id))
 
     def add_stock(self, sku: str, quantity: int) -> Stock:
         def work(connection: Connection) -> Stock:

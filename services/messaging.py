@@ -31,7 +31,13 @@ def facts_of(cause: Envelope) -> OrderFacts:
 
 def append_decision(store: EventStore, connection: Connection,
                     decision: Mapping[StreamId, Sequence[object]],
-                    versions: Mapping[StreamId, int], context: Context) -> None:
+                    versions: Mapping[StreamId, int], context: Context,
+                    reply_stream: StreamId) -> None:
+    """Append what was decided; if nothing (already decided) and the cause was a
+    command, answer it again with the first outcome, the latest of `reply_stream`."""
     changes = {stream: (versions.get(stream, 0), events) for stream, events in decision.items()
                if events}
-    store.append_many(connection, changes, context)
+    if changes:
+        store.append_many(connection, changes, context)
+    elif context.flow == ORCHESTRATION:
+        store.republish_last(connection, reply_stream, context)

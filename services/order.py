@@ -4,6 +4,8 @@ Choreography — reacts on its own:
   ShipmentScheduled                                → OrderConfirmed
   StockRejected, PaymentDeclined, ShipmentRejected → OrderRejected(reason)
   its deadline passes while not terminal          → OrderExpired (the others compensate)
+Orchestration — obeys the orchestrator (a repeated command gets the first outcome again):
+  ConfirmOrder → OrderConfirmed;  RejectOrder(reason) → OrderRejected
 Commands from the CLI: `place`.
 """
 
@@ -22,6 +24,7 @@ from adapters.kafka.consumer import Incoming, Unhandleable
 from adapters.sql.event_store import Context, EventStore
 from adapters.sql.timers import clear_timer, due_timers, set_timer
 from domain.catalog import Catalog
+from domain.commands import ConfirmOrder, RejectOrder
 from domain.inventory_events import StockRejected
 from domain.order import Order, confirm, expire, fold_order, reject
 from domain.order_events import OrderPlaced
@@ -30,7 +33,7 @@ from domain.payment_events import PaymentDeclined
 from domain.shipping import ShipmentRejected, ShipmentScheduled
 from domain.streams import order_stream
 from services.clock import Clock
-from services.messaging import CHOREOGRAPHY, caused_by
+from services.messaging import CHOREOGRAPHY, append_decision, caused_by
 from services.runner import ServicePlan
 from services.transact import reading, transact
 
@@ -45,11 +48,21 @@ class Orders:
         self.catalog, self.timeout, self.prefix = catalog, timeout, prefix
 
     def plan(self) -> ServicePlan:
-        topics = [self.prefix + t for t in ("inventory", "payments", "shipping")]
+        topics = [self.prefix + t for t in ("inventory", "payments", "shipping",
+                                             "orders.commands")]
         return ServicePlan("order", "order", topics, self.handle, [self.expire_due])
 
     def handle(self, connection: Connection, incoming: Incoming) -> None:
         cause = incoming.envelope
+        match cause.body:
+            case ConfirmOrder(order_id=order_id):
+                self.settle(connection, cause, order_id, None)
+            case RejectOrder(order_id=order_id, reason=reason):
+                self.settle(connection, cause, order_id, reason)
+            case _:
+                self.react(connection, cause)
+
+    def react(self, connection: Connection, cause: Envelope) -> None:
         if cause.flow != CHOREOGRAPHY:
             return  # orchestrated orders are settled by the orchestrator's commands
         match cause.body:
@@ -66,9 +79,10 @@ class Orders:
         order = self._order(connection, order_id)
         now = self.clock()
         events = confirm(order, now) if reason is None else reject(order, reason, now)
+        stream = order_stream(order_id)
+        append_decision(self.store, connection, {stream: events}, {stream: order.version},
+                        caused_by(cause, self.clock), stream)
         if events:
-            self.store.append(connection, order_stream(order_id), order.version, events,
-                              caused_by(cause, self.clock))
             clear_timer(connection, DEADLINE, order_id)
 
     def place(self, *, customer_id: str, items: Sequence[tuple[str, int]], ship_to: str,

@@ -3,6 +3,8 @@
 Choreography — reacts on its own:
   StockReserved                  → authorise the order total: PaymentAuthorized | PaymentDeclined
   ShipmentRejected, OrderExpired → void what the order holds (or refuse to authorise later)
+Orchestration — obeys the orchestrator (a repeated command gets the first outcome again):
+  AuthorizePayment → PaymentAuthorized | PaymentDeclined;  VoidPayment → PaymentVoided
 Commands from the CLI: `set_credit`.
 """
 
@@ -13,6 +15,7 @@ from sqlalchemy import Connection, Engine
 from adapters.codec import Envelope
 from adapters.kafka.consumer import Incoming
 from adapters.sql.event_store import Context, EventStore
+from domain.commands import AuthorizePayment, VoidPayment
 from domain.credit import Credit, fold_credit, set_credit
 from domain.ids import validate_customer_id
 from domain.inventory_events import StockReserved
@@ -31,11 +34,21 @@ class Payment:
         self.engine, self.store, self.clock, self.prefix = engine, store, clock, prefix
 
     def plan(self) -> ServicePlan:
-        topics = [self.prefix + t for t in ("inventory", "orders", "shipping")]
+        topics = [self.prefix + t for t in ("inventory", "orders", "shipping",
+                                             "payments.commands")]
         return ServicePlan("payment", "payment", topics, self.handle)
 
     def handle(self, connection: Connection, incoming: Incoming) -> None:
         cause = incoming.envelope
+        match cause.body:
+            case AuthorizePayment(order_id=order_id, customer_id=customer, amount_cents=amount):
+                self.authorize(connection, cause, order_id, customer, amount)
+            case VoidPayment(order_id=order_id):
+                self.void(connection, cause, order_id)
+            case _:
+                self.react(connection, cause)
+
+    def react(self, connection: Connection, cause: Envelope) -> None:
         if cause.flow != CHOREOGRAPHY:
             return  # orchestrated orders reach payment as commands, not as events
         match cause.body:
@@ -52,7 +65,8 @@ class Payment:
         decision = authorize(payment, credit, order_id, customer_id, amount_cents)
         versions = {payment_stream(order_id): payment.version,
                     credit_stream(customer_id): credit.version}
-        append_decision(self.store, connection, decision, versions, caused_by(cause, self.clock))
+        append_decision(self.store, connection, decision, versions, caused_by(cause, self.clock),
+                        payment_stream(order_id))
 
     def void(self, connection: Connection, cause: Envelope, order_id: str) -> None:
         """Void an authorisation, or cancel one that has not happened yet (so a late
@@ -63,7 +77,8 @@ class Payment:
         decision = cancel(payment, credit, order_id)
         versions = {payment_stream(order_id): payment.version,
                     credit_stream(payment.customer_id): credit.version}
-        append_decision(self.store, connection, decision, versions, caused_by(cause, self.clock))
+        append_decision(self.store, connection, decision, versions, caused_by(cause, self.clock),
+                        payment_stream(order_id))
 
     def set_credit(self, customer_id: str, limit_cents: int) -> Credit:
         def work(connection: Connection) -> Credit:

@@ -3,6 +3,8 @@
 Choreography — reacts on its own:
   PaymentAuthorized → schedule: ShipmentScheduled | ShipmentRejected (country not served)
   OrderExpired      → cancel the shipment (or refuse to schedule it later)
+Orchestration — obeys the orchestrator (a repeated command gets the first outcome again):
+  ScheduleShipment → ShipmentScheduled | ShipmentRejected
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ from sqlalchemy import Connection, Engine
 from adapters.codec import Envelope
 from adapters.kafka.consumer import Incoming
 from adapters.sql.event_store import EventStore
+from domain.commands import ScheduleShipment
 from domain.order_events import OrderExpired
 from domain.payment_events import PaymentAuthorized
 from domain.shipping import Shipment, cancel, fold_shipment, schedule
 from domain.streams import shipment_stream
 from services.clock import Clock
-from services.messaging import CHOREOGRAPHY, caused_by, facts_of
+from services.messaging import CHOREOGRAPHY, append_decision, caused_by, facts_of
 from services.runner import ServicePlan
 
 
@@ -30,11 +33,17 @@ class Shipping:
         self.served = served_countries
 
     def plan(self) -> ServicePlan:
-        topics = [self.prefix + t for t in ("payments", "orders")]
+        topics = [self.prefix + t for t in ("payments", "orders", "shipping.commands")]
         return ServicePlan("shipping", "shipping", topics, self.handle)
 
     def handle(self, connection: Connection, incoming: Incoming) -> None:
         cause = incoming.envelope
+        if isinstance(cause.body, ScheduleShipment):
+            self.schedule(connection, cause, cause.body.order_id, cause.body.country)
+        else:
+            self.react(connection, cause)
+
+    def react(self, connection: Connection, cause: Envelope) -> None:
         if cause.flow != CHOREOGRAPHY:
             return  # orchestrated orders reach shipping as commands, not as events
         match cause.body:
@@ -55,6 +64,7 @@ class Shipping:
 
     def _append(self, connection: Connection, cause: Envelope, order_id: str,
                 shipment: Shipment, events: Sequence[object]) -> None:
-        if events:
-            self.store.append(connection, shipment_stream(order_id), shipment.version, events,
-                              caused_by(cause, self.clock))
+        decision = {shipment_stream(order_id): events}
+        append_decision(self.store, connection, decision,
+                        {shipment_stream(order_id): shipment.version},
+                        caused_by(cause, self.clock), shipment_stream(order_id))

@@ -125,16 +125,18 @@ class ConsumerRuntime:
             decoded = [self._decode(m) for m in records]
             ids = [d.envelope.event_id for d in decoded if isinstance(d, Incoming)]
             seen = tracking.already_processed(connection, self.group, ids)
+            handled: list[str] = []
             for index, (message, item) in enumerate(zip(records, decoded, strict=True)):
                 if index == len(records) // 2:
                     faults.point("consumer.mid_batch")
-                if isinstance(item, Incoming) and item.envelope.event_id not in seen:
+                if not isinstance(item, Incoming):
+                    self.dead_letters.add(message, item)
+                elif item.envelope.event_id not in seen:  # a re-published copy is a no-op
                     self._handle(connection, message, item)
                     seen.add(item.envelope.event_id)
-                elif not isinstance(item, Incoming):
-                    self.dead_letters.add(message, item)
+                    handled.append(item.envelope.event_id)
                 positions[(message.topic(), message.partition())] = message.offset() + 1
-            tracking.mark_processed(connection, self.group, [i for i in ids if i in seen])
+            tracking.mark_processed(connection, self.group, handled)
             self.dead_letters.flush()  # DLQ records are durable before positions move on
             tracking.save_positions(connection, self.group, positions)
         return positions

@@ -10,7 +10,7 @@ DLQ_PARTITIONS = 1
 _KEEP_FOREVER = {"retention.ms": "-1", "cleanup.policy": "delete"}  # projections replay events
 _COMMANDS = {"retention.ms": str(7 * 24 * 3600 * 1000)}
 
-EVENT_TOPICS = ("orders", "inventory", "payments", "shipping")
+EVENT_TOPICS = ("orders", "inventory", "payments", "shipping", "sagas")
 COMMAND_TOPICS = ("orders.commands", "inventory.commands", "payments.commands",
                   "shipping.commands")
 

@@ -88,6 +88,34 @@ class EventStore:
             connection.execute(outbox.insert(), rows)
         return [e for _, e in pairs]
 
+    def send(self, connection: Connection, commands: Sequence[object],
+             context: Context) -> list[Envelope]:
+        """Queue commands in the outbox (they are messages, not events of a stream)."""
+        written = [envelope_for(c, event_id=str(uuid.uuid4()), aggregate_id=context.correlation_id,
+                                aggregate_version=0, occurred_at=context.now,
+                                correlation_id=context.correlation_id,
+                                causation_id=context.causation_id, flow=context.flow)
+                   for c in commands]
+        if written:
+            connection.execute(outbox.insert(), [self._outbox_row(e) for e in written])
+        return written
+
+    def republish_last(self, connection: Connection, stream: StreamId,
+                       context: Context) -> Envelope | None:
+        """Queue a stream's latest event again, same id: the reply to a repeated command
+        is the first outcome (a consumer that already has it ignores it by id)."""
+        recorded = self.read(connection, stream)
+        if not recorded:
+            return None
+        last = recorded[-1].envelope
+        again = envelope_for(last.body, event_id=last.event_id, aggregate_id=last.aggregate_id,
+                             aggregate_version=last.aggregate_version,
+                             occurred_at=last.occurred_at, correlation_id=last.correlation_id,
+                             causation_id=last.causation_id, flow=context.flow,
+                             order=context.order)
+        connection.execute(outbox.insert(), [self._outbox_row(again)])
+        return again
+
     @staticmethod
     def _envelope_for(stream: StreamId, version: int, event: object,
                       context: Context) -> Envelope:

@@ -1,8 +1,6 @@
 """Stateful: credit is never exceeded, holdings match authorisations, and settled
 payments stay settled, whatever the sequence of decisions."""
 
-from typing import get_args
-
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -12,10 +10,14 @@ from domain.payment import (
     CreditBelowHeld,
     CreditEvent,
     Payment,
+    PaymentAuthorized,
     PaymentDecision,
+    PaymentDeclined,
     PaymentEvent,
     PaymentStatus,
+    PaymentVoided,
     authorize,
+    cancel,
     evolve_credit,
     evolve_payment,
     fold_credit,
@@ -28,7 +30,6 @@ from tests.unit.domain.builders import CUSTOMER, order_id
 
 ORDERS = tuple(order_id(n) for n in range(4))
 SETTLED = (PaymentStatus.DECLINED, PaymentStatus.VOIDED)
-PAYMENT_TYPES = get_args(PaymentEvent)
 
 
 class CreditMachine(RuleBasedStateMachine):
@@ -43,14 +44,14 @@ class CreditMachine(RuleBasedStateMachine):
     def append(self, decision: PaymentDecision) -> None:
         for stream, events in decision.items():
             for event in events:
-                if stream.category is StreamCategory.CREDIT:
-                    assert not isinstance(event, PAYMENT_TYPES)
-                    self.credit_events.append(event)
-                    self.credit = evolve_credit(self.credit, event)
-                else:
-                    assert isinstance(event, PAYMENT_TYPES)
+                if isinstance(event, PaymentAuthorized | PaymentDeclined | PaymentVoided):
+                    assert stream.category is StreamCategory.PAYMENT
                     self.payment_events[stream.key].append(event)
                     self.payments[stream.key] = evolve_payment(self.payments[stream.key], event)
+                else:
+                    assert stream.category is StreamCategory.CREDIT
+                    self.credit_events.append(event)
+                    self.credit = evolve_credit(self.credit, event)
 
     @rule(limit=st.integers(0, 100))
     def set_limit(self, limit: int) -> None:
@@ -71,6 +72,10 @@ class CreditMachine(RuleBasedStateMachine):
     @rule(order=st.sampled_from(ORDERS))
     def void(self, order: str) -> None:
         self.append(void(self.payments[order], self.credit, order))
+
+    @rule(order=st.sampled_from(ORDERS))
+    def cancel(self, order: str) -> None:
+        self.append(cancel(self.payments[order], self.credit, order))
 
     @invariant()
     def fold_rebuilds_every_state(self) -> None:

@@ -184,7 +184,7 @@ def test_expiring_at_the_deadline_rejects_with_timeout() -> None:
     assert (after.status, after.reason) == (OrderStatus.REJECTED, "timeout")
 
 
-TERMINAL = [
+TERMINAL: list[OrderEvent] = [
     OrderConfirmed(order_id=ORDER_ID, confirmed_at=at(1)),
     OrderRejected(order_id=ORDER_ID, reason="over_credit", rejected_at=at(1)),
     OrderExpired(order_id=ORDER_ID, expired_at=at(31)),

@@ -17,6 +17,7 @@ from domain.payment import (
     PaymentStatus,
     PaymentVoided,
     authorize,
+    cancel,
     evolve_credit,
     evolve_payment,
     fold_credit,
@@ -165,3 +166,23 @@ def test_nothing_to_void_without_an_authorisation() -> None:
     assert void(Payment(), credit(5_000), ORDER_ID) == {}
     declined, _ = apply(Payment(), Credit(), authorize(Payment(), Credit(), ORDER_ID, CUSTOMER, 1))
     assert void(declined, credit(5_000), ORDER_ID) == {}
+
+
+# --- cancelling (choreography: the order expired) -------------------------------------
+
+
+def test_cancelling_an_authorisation_voids_it() -> None:
+    account = credit(5_000)
+    payment, held = apply(Payment(), account, authorize(Payment(), account, ORDER_ID, CUSTOMER, 10))
+    assert cancel(payment, held, ORDER_ID) == void(payment, held, ORDER_ID)
+
+
+def test_cancelling_before_any_request_closes_the_payment_for_good() -> None:
+    closed, _ = apply(Payment(), credit(5_000), cancel(Payment(), Credit(), ORDER_ID))
+    assert closed.status is PaymentStatus.VOIDED
+    assert authorize(closed, credit(5_000), ORDER_ID, CUSTOMER, 10) == {}
+
+
+def test_cancelling_a_settled_payment_changes_nothing() -> None:
+    declined, _ = apply(Payment(), Credit(), authorize(Payment(), Credit(), ORDER_ID, CUSTOMER, 1))
+    assert cancel(declined, Credit(), ORDER_ID) == {}

@@ -81,6 +81,9 @@ class Run:
     def tick(self, seconds: float) -> list[SagaCommand]:
         return self.take(on_tick(self.saga, at(seconds)))
 
+    def state(self) -> SagaState:
+        return self.saga.state
+
 
 def test_the_happy_path_runs_every_step_in_order() -> None:
     run = Run()
@@ -91,7 +94,7 @@ def test_the_happy_path_runs_every_step_in_order() -> None:
     assert run.reply(AUTHORIZED) == [ScheduleShipment(order_id=ORDER_ID, country="DE")]
     assert run.reply(SCHEDULED) == [ConfirmOrder(order_id=ORDER_ID)]
     assert run.reply(CONFIRMED) == []
-    assert run.saga.state is SagaState.COMPLETED
+    assert run.state() is SagaState.COMPLETED
     assert run.saga.steps_done == (
         Step.RESERVE_STOCK, Step.AUTHORIZE_PAYMENT, Step.SCHEDULE_SHIPMENT, Step.CONFIRM_ORDER
     )
@@ -103,9 +106,9 @@ def test_the_happy_path_runs_every_step_in_order() -> None:
 def test_out_of_stock_undoes_nothing_and_rejects_the_order() -> None:
     run = Run()
     assert run.reply(OUT_OF_STOCK) == [RejectOrder(order_id=ORDER_ID, reason="out_of_stock")]
-    assert run.saga.state is SagaState.COMPENSATING
+    assert run.state() is SagaState.COMPENSATING
     assert run.reply(order_rejected("out_of_stock")) == []
-    assert (run.saga.state, run.saga.reason) == (SagaState.REJECTED, "out_of_stock")
+    assert (run.state(), run.saga.reason) == (SagaState.REJECTED, "out_of_stock")
 
 
 def test_a_declined_payment_releases_stock_then_rejects() -> None:
@@ -114,7 +117,7 @@ def test_a_declined_payment_releases_stock_then_rejects() -> None:
     assert run.reply(DECLINED) == [ReleaseStock(order_id=ORDER_ID)]
     assert run.reply(RELEASED) == [RejectOrder(order_id=ORDER_ID, reason="over_credit")]
     run.reply(order_rejected("over_credit"))
-    assert run.saga.state is SagaState.REJECTED
+    assert run.state() is SagaState.REJECTED
 
 
 def test_an_unserved_country_undoes_payment_before_stock() -> None:
@@ -124,7 +127,7 @@ def test_an_unserved_country_undoes_payment_before_stock() -> None:
     assert run.reply(VOIDED) == [ReleaseStock(order_id=ORDER_ID)]
     assert run.reply(RELEASED) == [RejectOrder(order_id=ORDER_ID, reason="country_not_served")]
     run.reply(order_rejected("country_not_served"))
-    assert run.saga.state is SagaState.REJECTED
+    assert run.state() is SagaState.REJECTED
     assert run.saga.compensated == (Step.VOID_PAYMENT, Step.RELEASE_STOCK, Step.REJECT_ORDER)
 
 
@@ -157,10 +160,10 @@ def test_a_success_after_the_timeout_is_undone_once() -> None:
     run = Run(max_attempts=1)
     run.tick(5)
     assert run.reply(RESERVED) == [ReleaseStock(order_id=ORDER_ID)]
-    assert run.saga.state is SagaState.COMPENSATING
+    assert run.state() is SagaState.COMPENSATING
     assert run.reply(RESERVED) == []
     run.reply(order_rejected("timeout"))
-    assert run.saga.state is SagaState.REJECTED
+    assert run.state() is SagaState.REJECTED
     assert [e.step for e in run.events if isinstance(e, LateSuccess)] == ["reserve_stock"]
 
 
@@ -169,9 +172,9 @@ def test_a_late_success_after_the_saga_ended_is_undone_and_it_stays_rejected() -
     run.reply(RESERVED)
     run.tick(10)  # authorize_payment timed out: release stock, reject
     run.reply(RELEASED, order_rejected("timeout"))
-    assert run.saga.state is SagaState.REJECTED
+    assert run.state() is SagaState.REJECTED
     assert run.reply(AUTHORIZED) == [VoidPayment(order_id=ORDER_ID)]
-    assert run.saga.state is SagaState.REJECTED
+    assert run.state() is SagaState.REJECTED
     assert run.reply(VOIDED, RELEASED, order_rejected("timeout")) == []
 
 
@@ -211,14 +214,14 @@ def test_a_silent_confirmation_asks_the_order_to_reject_before_undoing_anything(
     assert run.reply(order_rejected("timeout")) == [VoidPayment(order_id=ORDER_ID)]
     assert run.reply(VOIDED) == [ReleaseStock(order_id=ORDER_ID)]
     assert run.reply(RELEASED) == []
-    assert (run.saga.state, run.saga.reason) == (SagaState.REJECTED, "timeout")
+    assert (run.state(), run.saga.reason) == (SagaState.REJECTED, "timeout")
 
 
 def test_a_confirmation_that_won_the_race_completes_the_saga() -> None:
     run = confirming()
     run.tick(6)
     assert run.reply(CONFIRMED) == []
-    assert run.saga.state is SagaState.COMPLETED
+    assert run.state() is SagaState.COMPLETED
     assert VoidPayment(order_id=ORDER_ID) not in run.commands
 
 
@@ -235,13 +238,13 @@ def test_a_compensation_that_never_answers_is_visible_then_resumes_on_its_reply(
     run.reply(RESERVED, DECLINED)
     assert run.tick(6) == [ReleaseStock(order_id=ORDER_ID)]
     assert run.tick(11) == []
-    assert run.saga.state is SagaState.COMPENSATION_FAILED
+    assert run.state() is SagaState.COMPENSATION_FAILED
     assert run.saga.current_step is Step.RELEASE_STOCK
     assert run.tick(999) == []
     assert run.reply(RELEASED) == [RejectOrder(order_id=ORDER_ID, reason="over_credit")]
-    assert run.saga.state is SagaState.COMPENSATING
+    assert run.state() is SagaState.COMPENSATING
     run.reply(order_rejected("over_credit"))
-    assert run.saga.state is SagaState.REJECTED
+    assert run.state() is SagaState.REJECTED
 
 
 def test_transient_failures_are_retried_boundedly_then_compensated() -> None:

@@ -20,7 +20,7 @@ DOMAIN_DIR = Path(domain.__file__).parent
 @pytest.mark.parametrize("cls", MESSAGE_CLASSES, ids=lambda cls: cls.__name__)
 def test_messages_are_frozen_keyword_only_and_slotted(cls: Any) -> None:
     assert dataclasses.is_dataclass(cls)
-    assert cls.__dataclass_params__.frozen
+    assert getattr(cls, "__dataclass_params__").frozen  # noqa: B009 (private to dataclasses)
     assert all(field.kw_only for field in dataclasses.fields(cls))
     assert "__slots__" in cls.__dict__
 

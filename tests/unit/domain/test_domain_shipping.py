@@ -4,9 +4,12 @@ import pytest
 
 from domain.catalog import InvalidCountry
 from domain.shipping import (
+    ShipmentCancelled,
     ShipmentRejected,
     ShipmentScheduled,
     ShipmentStatus,
+    cancel,
+    evolve_shipment,
     fold_shipment,
     schedule,
 )
@@ -41,3 +44,22 @@ def test_scheduling_again_changes_nothing(country: str) -> None:
 def test_malformed_countries_are_refused(country: object) -> None:
     with pytest.raises(InvalidCountry):
         schedule(fold_shipment([]), ORDER_ID, country, SERVED)  # type: ignore[arg-type]
+
+
+def test_cancelling_a_scheduled_shipment() -> None:
+    scheduled = fold_shipment(schedule(fold_shipment([]), ORDER_ID, "DE", SERVED))
+    [cancelled] = cancel(scheduled, ORDER_ID)
+    assert cancelled == ShipmentCancelled(order_id=ORDER_ID, country="DE")
+    assert evolve_shipment(scheduled, cancelled).status is ShipmentStatus.CANCELLED
+
+
+def test_cancelling_first_means_a_late_request_schedules_nothing() -> None:
+    closed = fold_shipment(cancel(fold_shipment([]), ORDER_ID))
+    assert closed.status is ShipmentStatus.CANCELLED
+    assert schedule(closed, ORDER_ID, "DE", SERVED) == []
+    assert cancel(closed, ORDER_ID) == []
+
+
+def test_a_rejected_shipment_is_not_cancelled() -> None:
+    rejected = fold_shipment(schedule(fold_shipment([]), ORDER_ID, "BR", SERVED))
+    assert cancel(rejected, ORDER_ID) == []

@@ -1,0 +1,78 @@
+"""order_timeline: every event that belongs to an order, across services, in causal order.
+
+`seq` is the event's position in the order's causal order, not its arrival order:
+events of one order arrive on several topics and partitions in any interleaving, so
+each insert re-sorts the (few) rows of that order and renumbers the ones that move.
+That makes the table identical after any replay, and reading it is `ORDER BY seq`.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from adapters.kafka.consumer import Incoming
+from projections.tables import order_timeline, stamp
+
+Row = dict[str, Any]
+
+
+def record(connection: Connection, incoming: Incoming, order_id: str, service: str) -> None:
+    rows = [dict(r) for r in connection.execute(
+        sa.select(order_timeline).where(order_timeline.c.order_id == order_id)).mappings()]
+    envelope = incoming.envelope
+    if any(r["event_id"] == envelope.event_id for r in rows):
+        return  # applied already: the timeline is keyed by event id
+    new = {"order_id": order_id, "seq": 0, "occurred_at": stamp(envelope.occurred_at),
+           "service": service, "type": envelope.type, "topic": incoming.topic,
+           "partition": incoming.partition, "offset": incoming.offset,
+           "event_id": envelope.event_id, "causation_id": envelope.causation_id}
+    ordered = causal_order([*rows, new])
+    moved = [{**row, "seq": seq} for seq, row in enumerate(ordered, start=1)
+             if row["seq"] != seq]
+    _replace(connection, order_id, moved)
+
+
+def _replace(connection: Connection, order_id: str, moved: list[Row]) -> None:
+    # Delete first, then insert: renumbering in place could collide on (order_id, seq).
+    ids = [row["event_id"] for row in moved]
+    connection.execute(order_timeline.delete().where(order_timeline.c.order_id == order_id,
+                                                     order_timeline.c.event_id.in_(ids)))
+    connection.execute(order_timeline.insert(), moved)
+
+
+def causal_order(rows: Iterable[Mapping[str, Any]]) -> list[Row]:
+    """By time, then emission order; an event never precedes the event that caused it.
+
+    Clocks of different services may disagree, so time alone cannot be trusted to put
+    an effect after its cause: this is a topological sort that picks, among events
+    whose cause is already placed, the earliest one.
+    """
+    items = [dict(row) for row in rows]
+    present = {row["event_id"] for row in items}
+    waiting: dict[str, list[Row]] = defaultdict(list)
+    ready: list[tuple[tuple[Any, ...], Row]] = []
+    for row in items:
+        cause = row["causation_id"]
+        if cause in present and cause != row["event_id"]:
+            waiting[cause].append(row)
+        else:
+            heapq.heappush(ready, (_key(row), row))
+    placed: list[Row] = []
+    while ready:
+        _, row = heapq.heappop(ready)
+        placed.append(row)
+        for effect in waiting.pop(row["event_id"], []):
+            heapq.heappush(ready, (_key(effect), effect))
+    stranded = [row for group in waiting.values() for row in group]  # a cycle: forged ids
+    return placed + sorted(stranded, key=_key)
+
+
+def _key(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    # Same instant (one transaction's events): the order they were published in.
+    return (row["occurred_at"], row["topic"], row["partition"], row["offset"], row["event_id"])

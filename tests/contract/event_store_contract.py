@@ -1,0 +1,328 @@
+"""The event store's contract, written once and run against every store.
+
+A store's test module subclasses `EventStoreContract` and implements `make_engine`:
+it returns an engine on a freshly migrated, empty store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import Engine
+
+from adapters import registry
+from adapters.codec import OrderFacts, decode
+from adapters.registry import BY_CLASS, registration
+from adapters.sql.event_store import ConcurrencyError, Context, EventStore
+from adapters.sql.tables import events, outbox
+from domain.inventory_events import ReservedLine, StockAdded, StockAllocated, StockReserved
+from domain.order_events import OrderConfirmed, OrderLine, OrderPlaced
+from domain.payment_events import CreditLimitSet
+from domain.saga_events import SagaStarted, StepSucceeded
+from domain.streams import (
+    StreamId,
+    credit_stream,
+    order_stream,
+    reservation_stream,
+    saga_stream,
+    stock_stream,
+)
+from tests.conftest import MakeEnv
+
+PREFIX = "contract."
+T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+ORDER_A = "0b7e6c1a-3f0e-4c1b-9a51-2f1f3c9d8e01"
+ORDER_B = "5d0c8f4e-7a2b-4e3d-8c9f-6b1a2d3e4f50"
+CONTEXT = Context(correlation_id=ORDER_A, causation_id="cmd-1", flow="choreography", now=T0,
+                  order=OrderFacts(customer_id="alice", total_cents=4998, ship_to="DE"))
+
+
+class EventStoreContract:
+    """Subclasses: `make_engine(make_env)` → engine on a migrated, empty store."""
+
+    def make_engine(self, make_env: MakeEnv) -> Engine:
+        raise NotImplementedError
+
+    @pytest.fixture
+    def engine(self, make_env: MakeEnv) -> Iterator[Engine]:
+        engine = self.make_engine(make_env)
+        yield engine
+        engine.dispose()
+
+    @pytest.fixture
+    def store(self) -> EventStore:
+        return EventStore(PREFIX)
+
+    # --- append and load ----------------------------------------------------------------
+
+    def test_append_then_load_returns_the_events_in_order(self, engine: Engine,
+                                                          store: EventStore) -> None:
+        history = [placed(ORDER_A), OrderConfirmed(order_id=ORDER_A, confirmed_at=T0)]
+        append(engine, store, order_stream(ORDER_A), 0, history)
+        assert load(engine, store, order_stream(ORDER_A)) == history
+
+    def test_a_stream_never_written_is_empty_at_version_0(self, engine: Engine,
+                                                          store: EventStore) -> None:
+        with engine.connect() as connection:
+            assert store.load(connection, order_stream(ORDER_A)) == []
+            assert store.version(connection, order_stream(ORDER_A)) == 0
+
+    def test_versions_run_from_1_to_n_across_appends(self, engine: Engine,
+                                                     store: EventStore) -> None:
+        stream = stock_stream("BOOK-1")
+        append(engine, store, stream, 0, [added(1), added(2), added(3)])
+        written = append(engine, store, stream, 3, [added(4), added(5)])
+        assert [e.aggregate_version for e in written] == [4, 5]
+        with engine.connect() as connection:
+            recorded = store.read(connection, stream)
+            assert store.version(connection, stream) == 5
+        assert [r.envelope.aggregate_version for r in recorded] == [1, 2, 3, 4, 5]
+        assert [r.envelope.body.quantity for r in recorded] == [1, 2, 3, 4, 5]
+        assert stored_versions(engine, stream) == [1, 2, 3, 4, 5]
+
+    def test_what_caused_the_events_is_recorded(self, engine: Engine, store: EventStore) -> None:
+        append(engine, store, order_stream(ORDER_A), 0, [placed(ORDER_A)])
+        with engine.connect() as connection:
+            [recorded] = store.read(connection, order_stream(ORDER_A))
+        envelope = recorded.envelope
+        assert (envelope.aggregate_id, envelope.correlation_id, envelope.causation_id,
+                envelope.flow, envelope.occurred_at) == (ORDER_A, ORDER_A, "cmd-1",
+                                                         "choreography", T0)
+        assert envelope.type == "order.placed.v1"
+
+    # --- optimistic concurrency ---------------------------------------------------------
+
+    @pytest.mark.parametrize("stale", [0, 1])
+    def test_a_stale_expected_version_raises_and_writes_nothing(
+            self, engine: Engine, store: EventStore, stale: int) -> None:
+        stream = stock_stream("BOOK-1")
+        append(engine, store, stream, 0, [added(1), added(2)])
+        before = counts(engine)
+        with pytest.raises(ConcurrencyError):
+            append(engine, store, stream, stale, [added(7), added(8)])
+        assert counts(engine) == before
+        assert load(engine, store, stream) == [added(1), added(2)]
+
+    @pytest.mark.parametrize("ahead", [3, 5])
+    def test_an_expected_version_ahead_of_the_stream_raises_and_leaves_no_gap(
+            self, engine: Engine, store: EventStore, ahead: int) -> None:
+        # given a stream at version 2
+        stream = stock_stream("BOOK-1")
+        append(engine, store, stream, 0, [added(1), added(2)])
+        before = counts(engine)
+        # when a writer claims it is at a version the stream never reached
+        with pytest.raises(ConcurrencyError):
+            append(engine, store, stream, ahead, [added(7)])
+        # then nothing is written: versions stay 1..n without gaps
+        assert counts(engine) == before
+        assert stored_versions(engine, stream) == [1, 2]
+
+    def test_a_clash_inside_the_callers_transaction_rolls_all_of_it_back(
+            self, engine: Engine, store: EventStore) -> None:
+        append(engine, store, stock_stream("BOOK-1"), 0, [added(1)])
+        with pytest.raises(ConcurrencyError), engine.begin() as connection:
+            store.append(connection, credit_stream("alice"), 0, [credit(100)], CONTEXT)
+            store.append(connection, stock_stream("BOOK-1"), 0, [added(9)], CONTEXT)
+        assert counts(engine) == {"events": 1, "outbox": 1}
+
+    # --- append_many --------------------------------------------------------------------
+
+    def test_append_many_writes_every_stream_in_one_call(self, engine: Engine,
+                                                         store: EventStore) -> None:
+        append(engine, store, stock_stream("MUG-1"), 0, [added(5)])
+        with engine.begin() as connection:
+            store.append_many(connection, {
+                stock_stream("MUG-1"): (1, [allocated("MUG-1", ORDER_A, 2)]),
+                reservation_stream(ORDER_A): (0, [reserved(ORDER_A, "MUG-1", 2)]),
+            }, CONTEXT)
+        assert load(engine, store, stock_stream("MUG-1")) == [added(5),
+                                                              allocated("MUG-1", ORDER_A, 2)]
+        assert load(engine, store, reservation_stream(ORDER_A)) == [reserved(ORDER_A, "MUG-1", 2)]
+        assert counts(engine) == {"events": 3, "outbox": 3}
+
+    def test_append_many_is_all_or_nothing(self, engine: Engine, store: EventStore) -> None:
+        # given one of three streams has moved on
+        append(engine, store, stock_stream("MUG-1"), 0, [added(5)])
+        before = counts(engine)
+        # when a multi-stream append clashes on that one stream only
+        with pytest.raises(ConcurrencyError), engine.begin() as connection:
+            store.append_many(connection, {
+                stock_stream("BOOK-1"): (0, [allocated("BOOK-1", ORDER_A, 1)]),
+                stock_stream("MUG-1"): (0, [allocated("MUG-1", ORDER_A, 1)]),
+                reservation_stream(ORDER_A): (0, [reserved(ORDER_A, "MUG-1", 1)]),
+            }, CONTEXT)
+        # then no stream got events and no outbox row was written
+        assert counts(engine) == before
+        assert load(engine, store, stock_stream("BOOK-1")) == []
+        assert load(engine, store, reservation_stream(ORDER_A)) == []
+
+    # --- global position ----------------------------------------------------------------
+
+    def test_every_event_has_a_strictly_increasing_global_position(
+            self, engine: Engine, store: EventStore) -> None:
+        streams = [stock_stream("BOOK-1"), credit_stream("alice"), stock_stream("MUG-1")]
+        written: list[str] = []
+        for round_ in range(3):
+            for stream in streams:
+                batch = [credit(round_)] if stream.category == "credit" else [added(round_ + 1)]
+                written += [e.event_id for e in append(engine, store, stream, round_, batch)]
+        with engine.connect() as connection:
+            rows = connection.execute(sa.select(events.c.event_id, events.c.position)).all()
+        position = dict(rows)
+        in_append_order = [position[event_id] for event_id in written]
+        assert in_append_order == sorted(set(in_append_order))  # unique and increasing
+        with engine.connect() as connection:
+            recorded = store.read(connection, stock_stream("BOOK-1"))
+        assert [r.position for r in recorded] == [position[r.envelope.event_id]
+                                                  for r in recorded]
+
+    # --- the transactional outbox -------------------------------------------------------
+
+    def test_outbox_rows_roll_back_with_the_events(self, engine: Engine,
+                                                   store: EventStore) -> None:
+        with pytest.raises(RuntimeError, match="crash"), engine.begin() as connection:
+            store.append(connection, order_stream(ORDER_A), 0, [placed(ORDER_A)], CONTEXT)
+            assert counts(engine, connection) == {"events": 1, "outbox": 1}
+            raise RuntimeError("crash before commit")
+        assert counts(engine) == {"events": 0, "outbox": 0}
+
+    def test_only_events_with_a_topic_get_an_outbox_row(
+            self, engine: Engine, store: EventStore, monkeypatch: pytest.MonkeyPatch) -> None:
+        # given a message the registry keeps in the store only (no topic)
+        kept = dataclasses.replace(BY_CLASS[StepSucceeded], topic=None)
+        monkeypatch.setitem(registry.BY_CLASS, StepSucceeded, kept)
+        # when it is appended together with messages that have a topic
+        written = append(engine, store, saga_stream(ORDER_A), 0,
+                         [saga_started(ORDER_A), StepSucceeded(order_id=ORDER_A, step="x")])
+        written += append(engine, store, order_stream(ORDER_A), 0, [placed(ORDER_A)])
+        # then exactly the ones with a topic are in the outbox
+        published = [e.event_id for e in written if registration(e.body).topic is not None]
+        assert written[1].event_id not in published and written[2].event_id in published
+        assert [r["message_id"] for r in outbox_rows(engine)] == published
+        assert counts(engine)["events"] == 3
+
+    @pytest.mark.parametrize(("stream", "event", "topic", "key"), [
+        (order_stream(ORDER_A), "placed", "orders", ORDER_A),
+        (stock_stream("BOOK-1"), "added", "inventory", "BOOK-1"),
+        (stock_stream("BOOK-1"), "allocated", "inventory", ORDER_B),
+        (reservation_stream(ORDER_B), "reserved", "inventory", ORDER_B),
+        (credit_stream("alice"), "credit", "payments", "alice"),
+    ], ids=["order", "stock", "stock-allocated", "reservation", "credit"])
+    def test_an_outbox_row_holds_the_kafka_record(
+            self, engine: Engine, store: EventStore, stream: StreamId, event: str, topic: str,
+            key: str) -> None:
+        body = {"placed": placed(ORDER_A), "added": added(3),
+                "allocated": allocated("BOOK-1", ORDER_B, 1),
+                "reserved": reserved(ORDER_B, "BOOK-1", 1), "credit": credit(500)}[event]
+        if event == "allocated":
+            append(engine, store, stream, 0, [added(3)])
+        [envelope] = append(engine, store, stream, store_version(engine, store, stream), [body])
+        [row] = [r for r in outbox_rows(engine) if r["message_id"] == envelope.event_id]
+        assert row["topic"] == PREFIX + topic
+        assert row["key"] == key
+        assert decode(bytes(row["value"])) == envelope
+        assert row["published_at"] is None
+        sent = dict(orjson.loads(row["headers"]))
+        assert sent["type"] == envelope.type and sent["event_id"] == envelope.event_id
+
+    def test_outbox_rows_are_in_event_order(self, engine: Engine, store: EventStore) -> None:
+        written = append(engine, store, stock_stream("BOOK-1"), 0, [added(n) for n in (1, 2, 3)])
+        written += append(engine, store, order_stream(ORDER_A), 0, [placed(ORDER_A)])
+        written += append(engine, store, stock_stream("BOOK-1"), 3, [added(4)])
+        assert [r["message_id"] for r in outbox_rows(engine)] == [e.event_id for e in written]
+
+    # --- isolation ----------------------------------------------------------------------
+
+    def test_streams_are_isolated(self, engine: Engine, store: EventStore) -> None:
+        # same key in two categories, and keys that are prefixes of each other
+        append(engine, store, stock_stream("alice"), 0, [added(1)])
+        append(engine, store, credit_stream("alice"), 0, [credit(100), credit(200)])
+        append(engine, store, stock_stream("alice-1"), 0, [added(9)])
+        append(engine, store, order_stream(ORDER_A), 0, [placed(ORDER_A)])
+        append(engine, store, order_stream(ORDER_B), 0, [placed(ORDER_B)])
+        assert load(engine, store, stock_stream("alice")) == [added(1)]
+        assert load(engine, store, credit_stream("alice")) == [credit(100), credit(200)]
+        assert load(engine, store, stock_stream("alice-1")) == [added(9)]
+        assert load(engine, store, order_stream(ORDER_B)) == [placed(ORDER_B)]
+        # a clash on one stream does not touch the other
+        with pytest.raises(ConcurrencyError):
+            append(engine, store, credit_stream("alice"), 1, [credit(300)])
+        append(engine, store, stock_stream("alice"), 1, [added(2)])
+        assert stored_versions(engine, stock_stream("alice")) == [1, 2]
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+def append(engine: Engine, store: EventStore, stream: StreamId, expected: int,
+           batch: Sequence[object]) -> list[Any]:
+    with engine.begin() as connection:
+        return store.append(connection, stream, expected, batch, CONTEXT)
+
+
+def load(engine: Engine, store: EventStore, stream: StreamId) -> list[Any]:
+    with engine.connect() as connection:
+        return store.load(connection, stream)
+
+
+def store_version(engine: Engine, store: EventStore, stream: StreamId) -> int:
+    with engine.connect() as connection:
+        return store.version(connection, stream)
+
+
+def stored_versions(engine: Engine, stream: StreamId) -> list[int]:
+    with engine.connect() as connection:
+        return list(connection.execute(
+            sa.select(events.c.version).where(events.c.stream_id == str(stream))
+            .order_by(events.c.version)).scalars())
+
+
+def counts(engine: Engine, connection: sa.Connection | None = None) -> dict[str, int]:
+    def count(conn: sa.Connection) -> dict[str, int]:
+        return {t.name: int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one())
+                for t in (events, outbox)}
+    if connection is not None:
+        return count(connection)
+    with engine.connect() as fresh:
+        return count(fresh)
+
+
+def outbox_rows(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as connection:
+        return [dict(r._mapping) for r in connection.execute(
+            sa.select(outbox).order_by(outbox.c.id))]
+
+
+def placed(order_id: str) -> OrderPlaced:
+    return OrderPlaced(order_id=order_id, customer_id="alice",
+                       lines=(OrderLine(sku="BOOK-1", quantity=2, unit_price_cents=2499),),
+                       total_cents=4998, ship_to="DE", flow="choreography", placed_at=T0,
+                       deadline=T0 + timedelta(seconds=30))
+
+
+def added(quantity: int, sku: str = "BOOK-1") -> StockAdded:
+    return StockAdded(sku=sku, quantity=quantity)
+
+
+def allocated(sku: str, order_id: str, quantity: int) -> StockAllocated:
+    return StockAllocated(sku=sku, order_id=order_id, quantity=quantity)
+
+
+def reserved(order_id: str, sku: str, quantity: int) -> StockReserved:
+    return StockReserved(order_id=order_id, lines=(ReservedLine(sku=sku, quantity=quantity),))
+
+
+def credit(limit_cents: int) -> CreditLimitSet:
+    return CreditLimitSet(customer_id="alice", limit_cents=limit_cents)
+
+
+def saga_started(order_id: str) -> SagaStarted:
+    return SagaStarted(order_id=order_id, customer_id="alice",
+                       lines=(ReservedLine(sku="BOOK-1", quantity=2),), amount_cents=4998,
+                       ship_to="DE", order_deadline=T0 + timedelta(seconds=30),
+                       step_timeout_ms=5000, max_attempts=3, started_at=T0)

@@ -1,0 +1,138 @@
+"""Bad input to the write commands: one line on stderr, non-zero exit, nothing appended.
+
+Runs `cli.main.run` in-process against SQLite stores in a temporary data dir (so NUL
+bytes and 1 MB arguments reach the code exactly as typed), then looks into every store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from adapters.sql.engine import STORES
+from adapters.sql.tables import events, outbox
+from cli.main import run
+
+SQL = "'; DROP TABLE events;--"
+MEGABYTE = "A" * 1_000_000
+PLACE = ["place", "--flow", "choreography"]
+
+
+def place(customer: str = "alice", *items: str, ship_to: str = "DE") -> list[str]:
+    argv = [*PLACE, "--customer", customer, "--ship-to", ship_to]
+    for item in items or ("BOOK-1=1",):
+        argv += ["--item", item]
+    return argv
+
+
+SKUS = ["BOOK-1", "MUG-1", "TSHIRT-M", "TSHIRT-L", "HOODIE-M", "STICKER-1", "HEADPHONES-1",
+        "LAPTOP-15"]
+FIFTY_ONE = [f"{SKUS[i % len(SKUS)]}=1" for i in range(51)]
+
+# (argv, a fragment the one error line must contain, so it fails for the right reason)
+CASES: dict[str, tuple[list[str], str]] = {
+    "place: unknown SKU": (place("alice", "NOPE-1=1"), "unknown SKU"),
+    "place: quantity 0": (place("alice", "BOOK-1=0"), "between 1 and 10000"),
+    "place: quantity -1": (place("alice", "BOOK-1=-1"), "between 1 and 10000"),
+    "place: quantity 10**12": (place("alice", f"BOOK-1={10**12}"), "between 1 and 10000"),
+    "place: quantity abc": (place("alice", "BOOK-1=abc"), "SKU=QUANTITY"),
+    "place: quantity 1.5": (place("alice", "BOOK-1=1.5"), "SKU=QUANTITY"),
+    "place: 51 lines": (place("alice", *FIFTY_ONE), "between 1 and 50 lines"),
+    "place: item without =": (place("alice", "BOOK-1"), "SKU=QUANTITY"),
+    "place: item without quantity": (place("alice", "BOOK-1="), "SKU=QUANTITY"),
+    "place: item without SKU": (place("alice", "=2"), "SKU=QUANTITY"),
+    "place: item with two =": (place("alice", "BOOK-1=2=3"), "SKU=QUANTITY"),
+    "place: item with colon": (place("alice", "BOOK-1:2"), "SKU=QUANTITY"),
+    "place: same SKU twice": (place("alice", "BOOK-1=1", "BOOK-1=2"), "more than once"),
+    "place: no item": ([*PLACE, "--customer", "alice"], "--item"),
+    "place: unknown country ZZ": (place("alice", ship_to="ZZ"), "ISO 3166-1 alpha-2"),
+    "place: lowercase country": (place("alice", ship_to="de"), "ISO 3166-1 alpha-2"),
+    "place: three-letter country": (place("alice", ship_to="DEU"), "ISO 3166-1 alpha-2"),
+    "place: unknown flow": (["place", "--flow", "anarchy", "--customer", "alice", "--item",
+                             "BOOK-1=1"], "--flow"),
+    "place: SQL as customer": (place(SQL), "customer id must be"),
+    "place: SQL as SKU": (place("alice", f"{SQL}=1"), "SKU must be"),
+    "place: NUL in customer": (place("ali\x00ce"), "customer id must be"),
+    "place: NUL in SKU": (place("alice", "BOOK\x00-1=1"), "SKU must be"),
+    "place: 1 MB customer": (place(MEGABYTE), "customer id must be"),
+    "place: 1 MB item": (place("alice", f"{MEGABYTE}=1"), "SKU=QUANTITY"),
+    "place: 1 MB country": (place("alice", ship_to=MEGABYTE), "ISO 3166-1 alpha-2"),
+    "stock: quantity 0": (["stock", "add", "BOOK-1", "0"], "between 1 and"),
+    "stock: quantity -1": (["stock", "add", "BOOK-1", "-1"], "No such option: -1"),
+    "stock: quantity -- -1": (["stock", "add", "BOOK-1", "--", "-1"], "between 1 and"),
+    "stock: quantity 10**12": (["stock", "add", "BOOK-1", str(10**12)], "between 1 and"),
+    "stock: quantity abc": (["stock", "add", "BOOK-1", "abc"], "whole number"),
+    "stock: quantity 1.5": (["stock", "add", "BOOK-1", "1.5"], "whole number"),
+    "stock: quantity 1 MB": (["stock", "add", "BOOK-1", "9" * 1_000_000], "whole number"),
+    "stock: SQL as SKU": (["stock", "add", SQL, "1"], "SKU must be"),
+    "stock: NUL in SKU": (["stock", "add", "BOOK\x00-1", "1"], "SKU must be"),
+    "stock: 1 MB SKU": (["stock", "add", MEGABYTE, "1"], "SKU must be"),
+    "stock: SKU with a colon": (["stock", "add", "stock:BOOK-1", "1"], "SKU must be"),
+    "credit: amount nan": (["credit", "set", "alice", "nan"], "amount like 1250"),
+    "credit: amount inf": (["credit", "set", "alice", "inf"], "amount like 1250"),
+    "credit: amount 1e400": (["credit", "set", "alice", "1e400"], "amount like 1250"),
+    "credit: amount 1.234": (["credit", "set", "alice", "1.234"], "amount like 1250"),
+    "credit: amount -5": (["credit", "set", "alice", "-5"], "No such option: -5"),
+    "credit: amount -- -5": (["credit", "set", "alice", "--", "-5"], "amount like 1250"),
+    "credit: amount 1,5": (["credit", "set", "alice", "1,5"], "amount like 1250"),
+    "credit: 1 MB amount": (["credit", "set", "alice", "9" * 1_000_000], "amount like 1250"),
+    "credit: SQL as customer": (["credit", "set", SQL, "100"], "customer id must be"),
+    "credit: NUL in customer": (["credit", "set", "ali\x00ce", "100"], "customer id must be"),
+    "credit: 1 MB customer": (["credit", "set", MEGABYTE, "100"], "customer id must be"),
+}
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+             capsys: pytest.CaptureFixture[str]) -> Iterator[Path]:
+    for name in ("ORDERFLOW_DATABASE_URL", "ORDERFLOW_TOPIC_PREFIX", "ORDERFLOW_FAULT",
+                 "ORDERFLOW_DEBUG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ORDERFLOW_DATA_DIR", str(tmp_path / "data"))
+    assert run(["db", "upgrade", "--json"]) == 0
+    capsys.readouterr()
+    yield tmp_path / "data"
+
+
+def written(data_dir: Path) -> dict[str, tuple[int, int]]:
+    """(events, outbox rows) in every store that has any."""
+    found: dict[str, tuple[int, int]] = {}
+    for store in STORES:
+        engine = sa.create_engine(f"sqlite:///{data_dir / f'{store}.db'}")
+        with engine.connect() as connection:
+            counts = tuple(int(connection.execute(sa.select(sa.func.count()).select_from(t))
+                               .scalar_one()) for t in (events, outbox))
+        engine.dispose()
+        if any(counts):
+            found[store] = (counts[0], counts[1])
+    return found
+
+
+@pytest.mark.parametrize(("argv", "fragment"), CASES.values(), ids=CASES.keys())
+def test_bad_input_is_one_line_a_nonzero_exit_and_nothing_written(
+        argv: list[str], fragment: str, data_dir: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code = run(argv)
+    out, err = capsys.readouterr()
+    assert code != 0
+    assert err.endswith("\n") and err.count("\n") == 1, err[:300]
+    assert err.startswith("orderflow: error: ") and fragment in err, err[:300]
+    assert "Traceback" not in err and "internal error" not in err
+    assert len(err) < 400  # the input is not echoed back in full
+    assert out == ""
+    assert written(data_dir) == {}
+
+
+@pytest.mark.parametrize(("argv", "store"), [
+    (["stock", "add", "BOOK-1", "1"], "inventory"),
+    (["credit", "set", "alice", "1250.50"], "payment"),
+    (place("alice", "BOOK-1=2", "MUG-1=1", ship_to="US"), "order"),
+], ids=["stock", "credit", "place"])
+def test_the_same_commands_with_good_input_append_one_event(
+        argv: list[str], store: str, data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the control: proves `written` sees an append by each command
+    assert run(argv) == 0, capsys.readouterr().err
+    assert written(data_dir) == {store: (1, 1)}

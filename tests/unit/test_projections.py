@@ -1,0 +1,144 @@
+"""The projector against a real (in-memory SQLite) database, fed hand-built records."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from adapters.kafka.consumer import Incoming, Unhandleable
+from domain import order_events as o
+from domain import shipping as sh
+from domain.ids import InvalidIdentifier
+from projections.projector import Projector
+from projections.read_models import ReadModels
+from tests.unit.test_projections_support import (
+    T0,
+    Topics,
+    dump,
+    happy_saga,
+    memory_engine,
+    placed,
+    setup,
+)
+
+ORDER = "00000000-0000-4000-8000-000000000001"
+PROJECTOR = Projector("t.")
+
+
+def project(engine: sa.Engine, records: Iterable[Incoming]) -> None:
+    for record in records:
+        with engine.begin() as connection:
+            PROJECTOR.handle(connection, record)
+
+
+def test_a_confirmed_order_fills_every_view() -> None:
+    engine, topics = memory_engine(), Topics("t.")
+    project(engine, [*setup(topics), *happy_saga(topics, ORDER)])
+    models = ReadModels(engine)
+    order = models.order(ORDER)
+    assert order is not None
+    assert (order["status"], order["reason"], order["flow"], order["total_cents"]) == (
+        "confirmed", None, "choreography", 2500)
+    assert order["lines"] == [{"quantity": 2, "sku": "BOOK-1", "unit_price_cents": 1250}]
+    assert (order["created_at"], order["updated_at"]) == (
+        T0.isoformat(timespec="microseconds"),
+        (T0 + timedelta(seconds=4)).isoformat(timespec="microseconds"))
+    assert (order["version"], order["last_event_type"]) == (2, "order.confirmed.v1")
+    tables = dump(engine)
+    assert [r[1:4] for r in tables["stock_view"]] == [(8, 2, 10)]
+    assert [r[1:4] for r in tables["credit_view"]] == [(10_000, 2500, 7500)]
+    assert [r[1:4] for r in tables["shipment_view"]] == [("DE", "scheduled", None)]
+
+
+def test_the_timeline_holds_order_events_only_with_their_records() -> None:
+    engine, topics = memory_engine(), Topics("t.")
+    project(engine, [*setup(topics), *happy_saga(topics, ORDER)])
+    rows = ReadModels(engine).timeline(ORDER)
+    assert [(r["seq"], r["service"], r["type"]) for r in rows] == [
+        (1, "order", "order.placed.v1"), (2, "inventory", "inventory.stock-allocated.v1"),
+        (3, "inventory", "inventory.stock-reserved.v1"), (4, "payment", "payment.credit-held.v1"),
+        (5, "payment", "payment.authorized.v1"),
+        (6, "shipping", "shipping.shipment-scheduled.v1"), (7, "order", "order.confirmed.v1")]
+    assert (rows[0]["topic"], rows[0]["partition"], rows[0]["offset"]) == ("t.orders", 0, 0)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_arrival_order_does_not_matter(seed: int) -> None:
+    topics = Topics("t.")
+    records = [*setup(topics), *happy_saga(topics, ORDER)]
+    in_order, shuffled = memory_engine(), memory_engine()
+    project(in_order, records)
+    project(shuffled, random.Random(seed).sample(records, len(records)))
+    assert dump(shuffled) == dump(in_order)
+
+
+def test_confirmed_projected_before_placed_still_ends_confirmed_with_placed_fields() -> None:
+    engine, topics = memory_engine(), Topics()
+    records = happy_saga(topics, ORDER)
+    project(engine, [records[-1]])
+    early = ReadModels(engine).order(ORDER)
+    assert early is not None and early["status"] == "confirmed" and early["flow"] is None
+    project(engine, [records[0]])
+    late = ReadModels(engine).order(ORDER)
+    assert late is not None
+    assert (late["status"], late["customer_id"], late["version"]) == ("confirmed", "alice", 2)
+    assert late["last_event_type"] == "order.confirmed.v1"
+
+
+def test_the_same_record_twice_changes_nothing() -> None:
+    topics = Topics("t.")
+    records = [*setup(topics), *happy_saga(topics, ORDER)]
+    once, twice = memory_engine(), memory_engine()
+    project(once, records)
+    project(twice, [r for record in records for r in (record, record)])
+    assert dump(twice) == dump(once)
+
+
+def test_an_expired_order_is_rejected_for_timeout() -> None:
+    engine, topics = memory_engine(), Topics()
+    start = placed(topics, ORDER)
+    expired = topics.incoming(o.OrderExpired(order_id=ORDER, expired_at=T0), "orders",
+                              cause=start, seconds=30, version=2)
+    project(engine, [start, expired])
+    order = ReadModels(engine).order(ORDER)
+    assert order is not None and (order["status"], order["reason"]) == ("rejected", "timeout")
+
+
+def test_an_effect_stamped_before_its_cause_still_comes_after_it() -> None:
+    # given a shipping host whose clock runs 10 s behind the order's
+    engine, topics = memory_engine(), Topics()
+    start = placed(topics, ORDER, seconds=10)
+    shipped = topics.incoming(sh.ShipmentRejected(order_id=ORDER, country="BR",
+                                                  reason="country_not_served"),
+                              "shipping", cause=start, seconds=0)
+    rejected = topics.incoming(o.OrderRejected(order_id=ORDER, reason="country_not_served",
+                                               rejected_at=T0), "orders", cause=shipped,
+                               seconds=11, version=2)
+    # when they arrive effect first
+    project(engine, [rejected, shipped, start])
+    # then the timeline is causal, not clock order
+    assert [r["type"] for r in ReadModels(engine).timeline(ORDER)] == [
+        "order.placed.v1", "shipping.shipment-rejected.v1", "order.rejected.v1"]
+
+
+def test_values_the_tables_cannot_hold_are_unhandleable_not_a_database_error() -> None:
+    engine, topics = memory_engine(), Topics()
+    too_long = topics.incoming(sh.ShipmentScheduled(order_id=ORDER, country="X" * 65),
+                               "shipping")
+    not_an_order = topics.incoming(sh.ShipmentScheduled(order_id="42; DROP TABLE x",
+                                                        country="DE"), "shipping")
+    with engine.begin() as connection:
+        with pytest.raises(Unhandleable):
+            PROJECTOR.handle(connection, too_long)
+        with pytest.raises(InvalidIdentifier):
+            PROJECTOR.handle(connection, not_an_order)
+
+
+def test_topics_and_services() -> None:
+    assert PROJECTOR.topics == ["t.orders", "t.inventory", "t.payments", "t.shipping"]
+    assert [PROJECTOR.service_of(t) for t in ("t.orders", "t.payments", "t.inventory.commands")
+            ] == ["order", "payment", "orchestrator"]

@@ -1,0 +1,92 @@
+"""Read-model queries and the trace diagram, over tables the projector filled."""
+
+from __future__ import annotations
+
+import pytest
+
+from domain import order_events as o
+from projections.mermaid import sequence_diagram
+from projections.projector import Projector
+from projections.read_models import ReadModels, UnknownTable
+from tests.unit.test_projections_support import Topics, happy_saga, memory_engine, placed
+
+FIRST, SECOND = "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"
+
+
+@pytest.fixture
+def models() -> ReadModels:
+    """Two orders: FIRST confirmed, SECOND placed a minute later and rejected."""
+    engine, topics, projector = memory_engine(), Topics(), Projector()
+    second = placed(topics, SECOND, seconds=60)
+    rejected = topics.incoming(o.OrderRejected(order_id=SECOND, reason="out_of_stock",
+                                               rejected_at=second.envelope.occurred_at),
+                               "orders", cause=second, seconds=61, version=2)
+    for record in [*happy_saga(topics, FIRST), second, rejected]:
+        with engine.begin() as connection:
+            projector.handle(connection, record)
+    return ReadModels(engine)
+
+
+def test_orders_are_listed_newest_first_and_filtered(models: ReadModels) -> None:
+    assert [r["order_id"] for r in models.orders()] == [SECOND, FIRST]
+    assert [r["order_id"] for r in models.orders(status="confirmed")] == [FIRST]
+    assert [r["order_id"] for r in models.orders(flow="orchestration")] == []
+    assert len(models.orders(limit=1)) == 1
+
+
+def test_an_unknown_order_is_none_and_has_no_timeline(models: ReadModels) -> None:
+    missing = "00000000-0000-4000-8000-0000000000ff"
+    assert models.order(missing) is None and models.timeline(missing) == []
+
+
+def test_tables_counts_the_rows_of_every_read_model(models: ReadModels) -> None:
+    assert dict(models.tables()) == {"order_view": 2, "order_timeline": 9, "stock_view": 1,
+                                     "credit_view": 1, "shipment_view": 1}
+
+
+def test_inspect_returns_columns_and_rows_in_key_order(models: ReadModels) -> None:
+    columns, rows = models.inspect("order_view", limit=5)
+    assert columns[:2] == ["order_id", "flow"]
+    assert [row[0] for row in rows] == [FIRST, SECOND]
+
+
+@pytest.mark.parametrize("name", ["orders", "order_view; DROP TABLE order_view",
+                                  "order_view --", "projected_events", "ORDER_VIEW", ""])
+def test_inspect_refuses_anything_outside_the_allow_list(models: ReadModels, name: str) -> None:
+    with pytest.raises(UnknownTable, match="valid tables: order_view, order_timeline"):
+        models.inspect(name, limit=5)
+    assert dict(models.tables())["order_view"] == 2
+
+
+def test_the_choreography_diagram_has_one_arrow_per_reaction(models: ReadModels) -> None:
+    diagram = sequence_diagram(models.timeline(FIRST), "choreography").splitlines()
+    assert diagram[:5] == ["sequenceDiagram", "    participant order",
+                           "    participant inventory", "    participant payment",
+                           "    participant shipping"]
+    assert diagram[5:] == [
+        "    order->>inventory: order.placed.v1",
+        "    inventory->>inventory: inventory.stock-allocated.v1",
+        "    inventory->>payment: inventory.stock-reserved.v1",
+        "    payment->>payment: payment.credit-held.v1",
+        "    payment->>shipping: payment.authorized.v1",
+        "    shipping->>order: shipping.shipment-scheduled.v1",
+        "    order->>order: order.confirmed.v1"]
+
+
+def test_a_rejection_reaches_the_order_and_the_compensating_services() -> None:
+    rows = [{"service": "shipping", "type": "shipping.shipment-rejected.v1"}]
+    assert sequence_diagram(rows, "choreography").splitlines()[5:] == [
+        "    shipping->>order: shipping.shipment-rejected.v1",
+        "    shipping->>inventory: shipping.shipment-rejected.v1",
+        "    shipping->>payment: shipping.shipment-rejected.v1"]
+
+
+def test_orchestration_adds_the_orchestrator_between_participants() -> None:
+    rows = [{"service": "order", "type": "order.placed.v1"},
+            {"service": "orchestrator", "type": "inventory.reserve-stock.v1"},
+            {"service": "inventory", "type": "inventory.stock-reserved.v1"}]
+    diagram = sequence_diagram(rows, "orchestration").splitlines()
+    assert diagram[5] == "    participant orchestrator"
+    assert diagram[6:] == ["    order->>orchestrator: order.placed.v1",
+                           "    orchestrator->>inventory: inventory.reserve-stock.v1",
+                           "    inventory->>orchestrator: inventory.stock-reserved.v1"]
