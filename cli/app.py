@@ -7,7 +7,20 @@ from typing import Annotated
 
 import typer
 
-from cli import broker, catalog, credit, db, place, run, stock, topics, tutorial
+from cli import (
+    broker,
+    catalog,
+    compare,
+    credit,
+    db,
+    place,
+    projections,
+    queries,
+    run,
+    stock,
+    topics,
+    tutorial,
+)
 
 app = typer.Typer(
     name="orderflow",
@@ -26,6 +39,13 @@ app.command("place")(place.place)
 app.command("catalog")(catalog.catalog)
 app.command("run")(run.run)
 app.command("up")(run.up)
+app.command("status")(queries.status)
+app.command("list")(queries.list_)
+app.command("trace")(queries.trace)
+app.command("tables")(queries.tables)
+app.command("inspect")(queries.inspect)
+app.add_typer(projections.app, name="projections")
+app.command("compare")(compare.compare)
 
 
 @app.callback()

@@ -27,6 +27,7 @@ from domain.errors import OrderflowError
 from projections.projector import Projector
 from projections.read_models import ReadModels
 from services.clock import Clock, system_clock
+from services.compare import HAPPY_SKU, SCARCE_SKU, Comparison, Progress, run_id
 from services.inventory import Inventory
 from services.orchestrator import Orchestrator
 from services.order import Orders
@@ -74,6 +75,19 @@ class Orderflow:
     def orchestrator(self) -> Orchestrator:
         return Orchestrator(self.store("orchestrator"), self.event_store, self.clock,
                             self.settings.topic_prefix, self.settings.step_timeout)
+
+    def comparison(self, batch_size: int, timeout: float, progress: Progress) -> Comparison:
+        """Seed this run's customers and stock, and aim a comparison at the live system."""
+        tag = run_id()
+        customers = {kind: f"cmp-{tag}-{kind}" for kind in ("rich", "poor", "nobody")}
+        inventory, payment = self.inventory(), self.payment()
+        inventory.add_stock(HAPPY_SKU, 2 * (batch_size + 10))
+        if inventory.stock(SCARCE_SKU).version == 0:
+            inventory.add_stock(SCARCE_SKU, 1)  # stocked, but never 10,000
+        payment.set_credit(customers["rich"], 10**11)
+        payment.set_credit(customers["poor"], 100)
+        return Comparison(self.orders(), self.read_models(), customers,
+                          self.settings.topic_prefix, batch_size, timeout, progress)
 
     def plan(self, service: str) -> ServicePlan:
         match service:

@@ -7,8 +7,11 @@ from dataclasses import dataclass, field
 EVENT_PARTITIONS = 6
 COMMAND_PARTITIONS = 6
 DLQ_PARTITIONS = 1
-_KEEP_FOREVER = {"retention.ms": "-1", "cleanup.policy": "delete"}  # projections replay events
-_COMMANDS = {"retention.ms": str(7 * 24 * 3600 * 1000)}
+# Inputs accept records up to 2 MiB so an oversized one reaches a consumer, which sends
+# it to the DLQ (a broker refusal would be invisible to the system instead).
+_MAX = {"max.message.bytes": str(2 * 1024 * 1024)}
+_KEEP_FOREVER = {"retention.ms": "-1", "cleanup.policy": "delete", **_MAX}  # replayable
+_COMMANDS = {"retention.ms": str(7 * 24 * 3600 * 1000), **_MAX}
 
 EVENT_TOPICS = ("orders", "inventory", "payments", "shipping", "sagas")
 COMMAND_TOPICS = ("orders.commands", "inventory.commands", "payments.commands",

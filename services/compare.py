@@ -1,0 +1,168 @@
+"""`orderflow compare`: the same scenarios through both flows, measured side by side.
+
+Everything reported is read back from the running system's read models: outcomes
+from `order_view`, latencies from its event times (placed → final), message counts
+and the coupling matrix from `order_timeline` (which service reacted to which
+topic, following causation ids through real traces).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+FLOWS = ("choreography", "orchestration")
+HAPPY_SKU = "BOOK-1"
+SCARCE_SKU = "MUG-1"
+TERMINAL = ("confirmed", "rejected")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    customer: str  # "rich", "poor" or "nobody": resolved to this run's customer ids
+    items: tuple[tuple[str, int], ...]
+    ship_to: str
+    expected: tuple[str, str | None]
+
+
+SCENARIOS = (
+    Scenario("happy path", "rich", ((HAPPY_SKU, 1),), "DE", ("confirmed", None)),
+    Scenario("out of stock", "rich", ((SCARCE_SKU, 10_000),), "DE", ("rejected", "out_of_stock")),
+    Scenario("over credit", "poor", ((HAPPY_SKU, 1),), "DE", ("rejected", "over_credit")),
+    Scenario("unknown customer", "nobody", ((HAPPY_SKU, 1),), "DE",
+             ("rejected", "unknown_customer")),
+    Scenario("country not served", "rich", ((HAPPY_SKU, 1),), "BR",
+             ("rejected", "country_not_served")),
+)
+
+TIMEOUT_OWNER = {
+    "choreography": "order service (a timer row per order; on expiry it publishes "
+                    "OrderExpired and every participant compensates itself)",
+    "orchestration": "orchestrator (a step deadline per saga: re-send up to 3 times, then "
+                     "compensate completed steps in reverse and reject)",
+}
+NEW_STEP = {
+    "choreography": "a fraud check between stock and payment means: fraud subscribes to "
+                    "`inventory`, payment re-subscribes to fraud's topic instead, the order "
+                    "service and every compensating service learn fraud's rejection event; "
+                    "no single file shows the new order of steps",
+    "orchestration": "add one step (command + reply + compensation) to the saga state machine "
+                     "and one command handler in the fraud service; no other participant "
+                     "changes",
+}
+
+
+class Placer(Protocol):
+    def place(self, *, customer_id: str, items: list[tuple[str, int]], ship_to: str,
+              flow: str) -> str: ...
+
+
+class Reader(Protocol):
+    def order(self, order_id: str) -> dict[str, Any] | None: ...
+    def timeline(self, order_id: str) -> list[dict[str, Any]]: ...
+
+
+@dataclass
+class FlowResult:
+    flow: str
+    outcomes: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    scenario_orders: dict[str, str] = field(default_factory=dict)
+    batch: list[str] = field(default_factory=list)
+    latencies_ms: list[float] = field(default_factory=list)
+    messages_per_order: dict[str, float] = field(default_factory=dict)
+    coupling: dict[str, set[str]] = field(default_factory=dict)
+    unfinished: list[str] = field(default_factory=list)
+
+    def percentile(self, q: int) -> float | None:
+        if len(self.latencies_ms) < 2:
+            return self.latencies_ms[0] if self.latencies_ms else None
+        return statistics.quantiles(self.latencies_ms, n=100, method="inclusive")[q - 1]
+
+
+Progress = Callable[[str, int, int], None]  # (flow, done, total)
+
+
+@dataclass
+class Comparison:
+    placer: Placer
+    reader: Reader
+    customers: dict[str, str]
+    prefix: str = ""
+    batch_size: int = 20
+    timeout: float = 60.0
+    progress: Progress = lambda flow, done, total: None
+    results: dict[str, FlowResult] = field(default_factory=dict)
+
+    def run(self) -> dict[str, FlowResult]:
+        for flow in FLOWS:
+            self.results[flow] = self._run_flow(flow)
+        return self.results
+
+    def _run_flow(self, flow: str) -> FlowResult:
+        result = FlowResult(flow)
+        for scenario in SCENARIOS:
+            result.scenario_orders[scenario.name] = self.placer.place(
+                customer_id=self.customers[scenario.customer], items=list(scenario.items),
+                ship_to=scenario.ship_to, flow=flow)
+        result.batch = [self.placer.place(customer_id=self.customers["rich"],
+                                          items=[(HAPPY_SKU, 1)], ship_to="DE", flow=flow)
+                        for _ in range(self.batch_size)]
+        final = self._await(flow, [*result.scenario_orders.values(), *result.batch])
+        self._measure(result, final)
+        return result
+
+    def _await(self, flow: str, order_ids: list[str]) -> dict[str, dict[str, Any]]:
+        final: dict[str, dict[str, Any]] = {}
+        deadline = time.monotonic() + self.timeout
+        while len(final) < len(order_ids) and time.monotonic() < deadline:
+            for order_id in order_ids:
+                row = final.get(order_id) or self.reader.order(order_id)
+                if row is not None and row["status"] in TERMINAL:
+                    final[order_id] = row
+            self.progress(flow, len(final), len(order_ids))
+            time.sleep(0.05)
+        return final
+
+    def _measure(self, result: FlowResult, final: dict[str, dict[str, Any]]) -> None:
+        for name, order_id in result.scenario_orders.items():
+            row = final.get(order_id)
+            result.outcomes[name] = (row["status"], row["reason"]) if row else ("unfinished", None)
+        result.unfinished = [o for o in result.batch if o not in final]
+        done = [final[o] for o in result.batch if o in final]
+        result.latencies_ms = sorted(_latency_ms(row) for row in done)
+        timelines = [self.reader.timeline(o) for o in result.batch if o in final]
+        result.messages_per_order = _per_order(timelines, self.prefix)
+        result.coupling = coupling([e for t in timelines for e in t], self.prefix)
+
+
+def _latency_ms(row: dict[str, Any]) -> float:
+    created, updated = (datetime.fromisoformat(str(row[k])) for k in ("created_at", "updated_at"))
+    return (updated - created).total_seconds() * 1000
+
+
+def _per_order(timelines: list[list[dict[str, Any]]], prefix: str) -> dict[str, float]:
+    counts: Counter[str] = Counter(e["topic"].removeprefix(prefix) for t in timelines for e in t)
+    return {topic: n / len(timelines) for topic, n in sorted(counts.items())} if timelines else {}
+
+
+def coupling(events: list[dict[str, Any]], prefix: str = "") -> dict[str, set[str]]:
+    """Service → the topics it consumed, learned from causation: an event caused by a
+    record on topic T was emitted by a service that reads T."""
+    topic_of = {e["event_id"]: e["topic"].removeprefix(prefix) for e in events}
+    edges: dict[str, set[str]] = {}
+    for event in events:
+        source = topic_of.get(event.get("causation_id") or "")
+        if source is not None:
+            edges.setdefault(event["service"], set()).add(source)
+    return edges
+
+
+def run_id() -> str:
+    return uuid.uuid4().hex[:8]

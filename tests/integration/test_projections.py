@@ -1,0 +1,111 @@
+"""The projector on real Kafka and both stores: live projection, then a rebuild that
+produces identical tables and sends nothing but dead letters."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from adapters.codec import encode, headers
+from adapters.kafka.consumer import ConsumerRuntime, Incoming
+from adapters.kafka.topics import topic_specs
+from domain import inventory_events as inv
+from domain import order_events as o
+from projections.projector import Projector
+from projections.read_models import ReadModels
+from projections.rebuild import rebuild
+from services.bootstrap import Orderflow, bootstrap
+from tests.conftest import MakeEnv
+from tests.support import wait_until
+from tests.unit.test_projections_support import Topics, dump, happy_saga, placed, setup
+
+pytestmark = pytest.mark.kafka
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def app(request: pytest.FixtureRequest, kafka: str, make_env: MakeEnv) -> Iterator[Orderflow]:
+    orderflow = bootstrap(make_env(request.param, bootstrap=kafka).settings)
+    orderflow.create_topics()
+    orderflow.upgrade()
+    yield orderflow
+    orderflow.close()
+
+
+def out_of_stock(topics: Topics, order_id: str) -> list[Incoming]:
+    start = placed(topics, order_id, seconds=10)
+    refused = topics.incoming(inv.StockRejected(order_id=order_id, reason="out_of_stock",
+                                                sku="BOOK-1"), "inventory", cause=start,
+                              seconds=11)
+    rejected = topics.incoming(o.OrderRejected(order_id=order_id, reason="out_of_stock",
+                                               rejected_at=start.envelope.occurred_at),
+                               "orders", cause=refused, seconds=12, version=2)
+    return [start, refused, rejected]
+
+
+def publish(bootstrap_servers: str, records: list[Incoming], poison_topic: str) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap_servers, "enable.idempotence": True})
+    for record in records:
+        envelope = record.envelope
+        producer.produce(record.topic, key=envelope.correlation_id, value=encode(envelope),
+                         headers=headers(envelope))
+    producer.produce(poison_topic, key=b"poison", value=b"{not json")
+    assert producer.flush(30) == 0
+
+
+def high_watermarks(bootstrap_servers: str, topics: list[str]) -> dict[str, int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": "probe"})
+    try:
+        metadata = consumer.list_topics(timeout=10).topics
+        return {t: sum(consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1]
+                       for p in metadata[t].partitions) for t in topics}
+    finally:
+        consumer.close()
+
+
+def project_live(app: Orderflow, expected_rows: int) -> None:
+    """Run the projector in the background until the timeline holds `expected_rows`."""
+    projector, stop = app.projector(), threading.Event()
+    runtime = ConsumerRuntime(engine=app.store("projector"), group=app.group("projector"),
+                              bootstrap=app.settings.bootstrap_servers, topics=projector.topics,
+                              handler=projector.handle, name="projector")
+    thread = threading.Thread(target=runtime.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        models = app.read_models()
+        wait_until(lambda: dict(models.tables())["order_timeline"] == expected_rows, 60,
+                   f"{expected_rows} timeline rows")
+    finally:
+        stop.set()
+        thread.join(30)
+
+
+def test_live_projection_then_an_identical_rebuild(app: Orderflow) -> None:
+    settings, topics = app.settings, Topics(app.settings.topic_prefix)
+    confirmed, rejected = str(uuid.uuid4()), str(uuid.uuid4())
+    records = [*setup(topics), *happy_saga(topics, confirmed), *out_of_stock(topics, rejected)]
+    publish(settings.bootstrap_servers, records, app.topic("orders"))
+    project_live(app, expected_rows=10)
+
+    models, engine = ReadModels(app.store("projector")), app.store("projector")
+    assert (models.order(confirmed) or {}).get("status") == "confirmed"
+    assert [(r["status"], r["reason"]) for r in models.orders(status="rejected")] == [
+        ("rejected", "out_of_stock")]
+    assert [r["type"] for r in models.timeline(rejected)] == [
+        "order.placed.v1", "inventory.stock-rejected.v1", "order.rejected.v1"]
+    live = dump(engine)
+    assert dict(models.tables())["stock_view"] == 1
+
+    sources = [s.name for s in topic_specs(settings.topic_prefix) if not s.name.endswith(".dlq")]
+    before = high_watermarks(settings.bootstrap_servers, [*sources, app.topic("orders.dlq")])
+    figures = rebuild(engine, settings.bootstrap_servers, settings.topic_prefix,
+                      app.group("projector"))
+    after = high_watermarks(settings.bootstrap_servers, [*sources, app.topic("orders.dlq")])
+
+    assert figures["events"] == len(records) + 1  # the poison record is dead-lettered again
+    assert dump(engine) == live
+    assert {t: after[t] for t in sources} == {t: before[t] for t in sources}
+    assert after[app.topic("orders.dlq")] == before[app.topic("orders.dlq")] + 1
