@@ -16,9 +16,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/orderflow broker start
-	$(BIN)/orderflow topics create
-	$(BIN)/orderflow tutorial
+	$(BIN)/orderflow demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -13,6 +13,7 @@ from cli import (
     compare,
     credit,
     db,
+    demo,
     place,
     projections,
     queries,
@@ -46,6 +47,7 @@ app.command("tables")(queries.tables)
 app.command("inspect")(queries.inspect)
 app.add_typer(projections.app, name="projections")
 app.command("compare")(compare.compare)
+app.command("demo")(demo.demo)
 
 
 @app.callback()

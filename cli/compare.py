@@ -11,6 +11,7 @@ from rich.progress import Progress, TaskID
 from cli.context import app_of
 from cli.output import console, emit_json, err_console, table
 from projections.mermaid import sequence_diagram
+from services.bootstrap import Orderflow
 from services.compare import FLOWS, NEW_STEP, SCENARIOS, TIMEOUT_OWNER, Comparison, FlowResult
 
 
@@ -27,16 +28,7 @@ def compare(ctx: typer.Context,
     """Place the same scenarios through both flows (against the running system)."""
     orderflow = app_of(ctx)
     orderflow.require_broker()
-    with Progress(console=err_console, transient=True, disable=json) as bar:
-        tasks: dict[str, TaskID] = {}
-
-        def progress(flow: str, done: int, total: int) -> None:
-            if flow not in tasks:
-                tasks[flow] = bar.add_task(f"{flow}: orders settled", total=total)
-            bar.update(tasks[flow], completed=done)
-
-        comparison = orderflow.comparison(orders, timeout, progress)
-        results = comparison.run()
+    comparison, results = compare_with_progress(orderflow, orders, timeout, quiet=json)
     if json:
         emit_json(document(results))
     else:
@@ -46,6 +38,21 @@ def compare(ctx: typer.Context,
         console.print(f"report written to {markdown}")
     if any(r.unfinished or _unexpected(r) for r in results.values()):
         raise typer.Exit(1)
+
+
+def compare_with_progress(orderflow: Orderflow, orders: int, timeout: float,
+                          quiet: bool) -> tuple[Comparison, dict[str, FlowResult]]:
+    """Run the comparison with a live progress bar per flow on stderr."""
+    with Progress(console=err_console, transient=True, disable=quiet) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def progress(flow: str, done: int, total: int) -> None:
+            if flow not in tasks:
+                tasks[flow] = bar.add_task(f"{flow}: orders settled", total=total)
+            bar.update(tasks[flow], completed=done)
+
+        comparison = orderflow.comparison(orders, timeout, progress)
+        return comparison, comparison.run()
 
 
 def render(results: dict[str, FlowResult]) -> None:

@@ -29,8 +29,10 @@ def upsert(connection: Connection, table: sa.Table, row: Mapping[str, Any],
 
 def insert_new(connection: Connection, table: sa.Table, row: Mapping[str, Any]) -> bool:
     """Insert unless the key exists; True when this call inserted the row."""
+    # RETURNING, not rowcount: SQLAlchemy only promises rowcount for UPDATE and DELETE.
+    key = next(iter(table.primary_key.columns))
     insert = upsert_insert(connection, table).values(**row).on_conflict_do_nothing()
-    return connection.execute(insert).rowcount == 1
+    return connection.execute(insert.returning(key)).first() is not None
 
 
 def later(current: sa.ColumnElement[Any], candidate: sa.ColumnElement[Any]) -> Any:

@@ -139,6 +139,19 @@ class Orderflow:
         return LocalBroker(cache_dir=self.settings.cache_dir,
                            port=port or self.settings.first_broker_port)
 
+    def ensure_broker(self) -> tuple[str, bool]:
+        """A broker that answers: the configured one, or the local one started now.
+        Returns (address, started_here)."""
+        if admin.probe(self.settings.bootstrap_servers.split(",")[0]) is admin.PortState.KAFKA:
+            return self.settings.bootstrap_servers, False
+        status, started = self.broker().start()
+        return status.address, started
+
+    def wait_for_groups(self, services: list[str], timeout: float = 60.0) -> None:
+        """Block until every service's consumer group has joined (stable, with members)."""
+        admin.wait_stable(self.settings.bootstrap_servers,
+                          [self.group(s) for s in services], timeout)
+
     def require_broker(self) -> None:
         admin.require_broker(self.settings.bootstrap_servers)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import enum
 import logging
 import socket
+import time
 from dataclasses import dataclass
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import ConsumerGroupState, KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from adapters.kafka.errors import BrokerError, KafkaClientError
@@ -80,3 +81,26 @@ def _settle(name: str, future: object, created: list[str]) -> None:
         return
     created.append(name)
     logger.info("created topic %s", name)
+
+
+def wait_stable(bootstrap: str, groups: list[str], timeout: float) -> None:
+    """Poll until each consumer group is Stable with at least one member."""
+    admin = AdminClient(quiet_client_config(bootstrap))
+    deadline = time.monotonic() + timeout
+    pending = list(groups)
+    while pending and time.monotonic() < deadline:
+        described = admin.describe_consumer_groups(pending, request_timeout=5)
+        pending = [g for g, f in described.items() if not _stable(f)]
+        if pending:
+            time.sleep(0.2)
+    if pending:
+        raise BrokerError(f"consumer groups did not join within {timeout:.0f}s: "
+                          f"{', '.join(pending)}")
+
+
+def _stable(future: object) -> bool:
+    try:
+        group = future.result()  # type: ignore[attr-defined]
+    except KafkaException:
+        return False
+    return bool(group.members) and group.state == ConsumerGroupState.STABLE
