@@ -6,6 +6,7 @@ Each reads through `app.read_models()` only; `--json` prints exactly one JSON do
 from __future__ import annotations
 
 import enum
+import math
 import time
 import uuid
 from typing import Annotated, Any
@@ -48,6 +49,8 @@ def status(ctx: typer.Context, order_id: OrderId,
                                                "seconds for a final status.")] = 0.0,
            json: Json = False) -> None:
     """Show an order's status, reason, flow, total and last update."""
+    if math.isnan(wait):  # NaN passes the range check and would make the wait endless
+        raise typer.BadParameter("expected a number of seconds, got nan", param_hint="--wait")
     key = str(order_id)
     order = _await(app_of(ctx).read_models(), key, wait)
     if order is None:
@@ -98,7 +101,7 @@ def trace(ctx: typer.Context, order_id: OrderId,
     if fmt is TraceFormat.json:
         emit_json(rows)
     elif fmt is TraceFormat.mermaid:
-        typer.echo(sequence_diagram(rows, order and order["flow"]))
+        typer.echo(sequence_diagram(rows, order["flow"] if order else None))
     else:
         seq_of = {r["event_id"]: r["seq"] for r in rows}
         table(f"trace {key} (UTC)", ["#", "time", "service", "type", "record", "after #"],

@@ -40,7 +40,7 @@ class Projector:
 
     def handle(self, connection: Connection, incoming: Incoming) -> None:
         envelope = incoming.envelope
-        order_id = _order_id(envelope)
+        order_id = _checked_order_id(envelope)
         if not insert_new(connection, projected_events, {"event_id": envelope.event_id}):
             return  # applied before: the views must not count it twice
         if order_id is not None:
@@ -57,7 +57,7 @@ class Projector:
         return SERVICES.get(base, base)
 
 
-def _order_id(envelope: Envelope) -> str | None:
+def _checked_order_id(envelope: Envelope) -> str | None:
     """The order the event belongs to (None: stock or credit bookkeeping), checked to fit.
 
     A well-formed record with values the tables cannot hold would otherwise fail in the

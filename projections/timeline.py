@@ -15,8 +15,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
 
 from adapters.kafka.consumer import Incoming
+from adapters.sql.event_store import ConcurrencyError
 from projections.tables import order_timeline, stamp
 
 Row = dict[str, Any]
@@ -43,7 +45,12 @@ def _replace(connection: Connection, order_id: str, moved: list[Row]) -> None:
     ids = [row["event_id"] for row in moved]
     connection.execute(order_timeline.delete().where(order_timeline.c.order_id == order_id,
                                                      order_timeline.c.event_id.in_(ids)))
-    connection.execute(order_timeline.insert(), moved)
+    try:
+        connection.execute(order_timeline.insert(), moved)
+    except IntegrityError as exc:
+        # Another projector consumer (other topic, same order) numbered a row first on
+        # PostgreSQL: the runtime retries this handler on fresh rows, it is not poison.
+        raise ConcurrencyError(f"timeline of order {order_id} changed concurrently") from exc
 
 
 def causal_order(rows: Iterable[Mapping[str, Any]]) -> list[Row]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -15,9 +16,8 @@ from adapters.kafka.consumer import ConsumerRuntime, Incoming
 from adapters.kafka.topics import topic_specs
 from domain import inventory_events as inv
 from domain import order_events as o
-from projections.projector import Projector
 from projections.read_models import ReadModels
-from projections.rebuild import rebuild
+from projections.rebuild import RebuildError, rebuild
 from services.bootstrap import Orderflow, bootstrap
 from tests.conftest import MakeEnv
 from tests.support import wait_until
@@ -66,8 +66,9 @@ def high_watermarks(bootstrap_servers: str, topics: list[str]) -> dict[str, int]
         consumer.close()
 
 
-def project_live(app: Orderflow, expected_rows: int) -> None:
-    """Run the projector in the background until the timeline holds `expected_rows`."""
+@contextmanager
+def live_projector(app: Orderflow) -> Iterator[None]:
+    """The projector consuming in the background, as `orderflow run projector` does."""
     projector, stop = app.projector(), threading.Event()
     runtime = ConsumerRuntime(engine=app.store("projector"), group=app.group("projector"),
                               bootstrap=app.settings.bootstrap_servers, topics=projector.topics,
@@ -75,12 +76,22 @@ def project_live(app: Orderflow, expected_rows: int) -> None:
     thread = threading.Thread(target=runtime.run, args=(stop,), daemon=True)
     thread.start()
     try:
-        models = app.read_models()
-        wait_until(lambda: dict(models.tables())["order_timeline"] == expected_rows, 60,
-                   f"{expected_rows} timeline rows")
+        yield
     finally:
         stop.set()
         thread.join(30)
+
+
+def project_live(app: Orderflow, expected_rows: int) -> None:
+    """Project until the timeline holds `expected_rows`; a rebuild meanwhile is refused."""
+    models, settings = app.read_models(), app.settings
+    with live_projector(app):
+        wait_until(lambda: dict(models.tables())["order_timeline"] == expected_rows, 60,
+                   f"{expected_rows} timeline rows")
+        with pytest.raises(RebuildError, match="stop the projector"):
+            rebuild(app.store("projector"), settings.bootstrap_servers, settings.topic_prefix,
+                    app.group("projector"))
+    assert dict(models.tables())["order_timeline"] == expected_rows
 
 
 def test_live_projection_then_an_identical_rebuild(app: Orderflow) -> None:

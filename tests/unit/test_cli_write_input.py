@@ -6,6 +6,7 @@ bytes and 1 MB arguments reach the code exactly as typed), then looks into every
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -85,16 +86,32 @@ CASES: dict[str, tuple[list[str], str]] = {
 }
 
 
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every store, migrated once by `orderflow db upgrade`; each test gets a copy."""
+    template = tmp_path_factory.mktemp("migrated") / "data"
+    with pytest.MonkeyPatch.context() as patch:
+        clean_environment(patch, template)
+        assert run(["db", "upgrade", "--json"]) == 0
+    yield template
+
+
 @pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-             capsys: pytest.CaptureFixture[str]) -> Iterator[Path]:
+def data_dir(migrated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+             capsys: pytest.CaptureFixture[str]) -> Path:
+    capsys.readouterr()
+    copy = tmp_path / "data"
+    shutil.copytree(migrated, copy)
+    assert written(copy) == {}
+    clean_environment(monkeypatch, copy)
+    return copy
+
+
+def clean_environment(patch: pytest.MonkeyPatch, data_dir: Path) -> None:
     for name in ("ORDERFLOW_DATABASE_URL", "ORDERFLOW_TOPIC_PREFIX", "ORDERFLOW_FAULT",
                  "ORDERFLOW_DEBUG"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ORDERFLOW_DATA_DIR", str(tmp_path / "data"))
-    assert run(["db", "upgrade", "--json"]) == 0
-    capsys.readouterr()
-    yield tmp_path / "data"
+        patch.delenv(name, raising=False)
+    patch.setenv("ORDERFLOW_DATA_DIR", str(data_dir))
 
 
 def written(data_dir: Path) -> dict[str, tuple[int, int]]:

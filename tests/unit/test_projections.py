@@ -10,9 +10,11 @@ import pytest
 import sqlalchemy as sa
 
 from adapters.kafka.consumer import Incoming, Unhandleable
+from adapters.sql.event_store import ConcurrencyError
 from domain import order_events as o
 from domain import shipping as sh
 from domain.ids import InvalidIdentifier
+from projections import timeline
 from projections.projector import Projector
 from projections.read_models import ReadModels
 from tests.unit.test_projections_support import (
@@ -142,3 +144,13 @@ def test_topics_and_services() -> None:
     assert PROJECTOR.topics == ["t.orders", "t.inventory", "t.payments", "t.shipping"]
     assert [PROJECTOR.service_of(t) for t in ("t.orders", "t.payments", "t.inventory.commands")
             ] == ["order", "payment", "orchestrator"]
+
+
+def test_a_timeline_row_numbered_concurrently_is_a_retryable_conflict() -> None:
+    # given another consumer numbered seq 1 of this order after our read
+    engine, topics = memory_engine(), Topics()
+    first, second = happy_saga(topics, ORDER)[:2]
+    project(engine, [first])
+    row = ReadModels(engine).timeline(ORDER)[0]
+    with engine.begin() as connection, pytest.raises(ConcurrencyError, match=ORDER):
+        timeline._replace(connection, ORDER, [{**row, "event_id": second.envelope.event_id}])

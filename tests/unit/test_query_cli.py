@@ -13,8 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from cli import projections, queries
-from cli.app import app
 from cli.main import run
 from projections.projector import Projector
 from services.bootstrap import bootstrap
@@ -23,17 +21,6 @@ from tests.unit.test_projections_support import Topics, happy_saga, placed
 DONE, OPEN = "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"
 MISSING = "00000000-0000-4000-8000-0000000000ff"
 SQL = "order_view; DROP TABLE order_view;--"
-
-
-@pytest.fixture(autouse=True)
-def wired(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The commands as cli/app.py registers them (added here until it does)."""
-    if "status" not in {c.name for c in app.registered_commands}:
-        monkeypatch.setattr(app, "registered_commands", list(app.registered_commands))
-        monkeypatch.setattr(app, "registered_groups", list(app.registered_groups))
-        for name in ("status", "list", "trace", "tables", "inspect"):
-            app.command(name)(getattr(queries, "list_" if name == "list" else name))
-        app.add_typer(projections.app, name="projections")
 
 
 @pytest.fixture
@@ -119,6 +106,8 @@ def test_list_trace_tables_and_inspect_print_one_json_document(
     (["status", "not-a-uuid"], 2, "not a valid UUID"),
     (["status", SQL], 2, "not a valid UUID"),
     (["status", DONE, "--wait", "-1"], 2, "--wait"),
+    (["status", MISSING, "--wait", "nan"], 2, "--wait"),
+    (["status", MISSING, "--wait", "inf"], 2, "--wait"),
     (["trace", MISSING], 1, f"no order {MISSING} (yet)"),
     (["trace", "42"], 2, "not a valid UUID"),
     (["trace", DONE, "--format", "svg"], 2, "--format"),
