@@ -25,6 +25,7 @@ from domain.errors import OrderflowError
 ENVELOPE_FIELDS = {"event_id": str, "type": str, "schema_version": int, "aggregate_id": str,
                    "aggregate_version": int, "occurred_at": str, "correlation_id": str,
                    "causation_id": (str, type(None)), "flow": (str, type(None)), "data": dict}
+MAX_ID = 64  # ids are stored in String(64) columns; longer is poison, not a database error
 # (wire type, from_version) -> function turning that version's `data` into the next one's.
 UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
@@ -149,6 +150,8 @@ def _check_envelope(document: dict[str, Any]) -> None:
         value = document[name]
         if isinstance(value, bool) or not isinstance(value, expected):
             raise DecodeError(f"envelope field {name!r} has the wrong type")
+        if isinstance(value, str) and len(value) > MAX_ID and name != "occurred_at":
+            raise DecodeError(f"envelope field {name!r} is longer than {MAX_ID} characters")
 
 
 def _upcast(wire: str, version: int, current: int, data: dict[str, Any]) -> dict[str, Any]:

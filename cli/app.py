@@ -18,6 +18,7 @@ from cli import (
     projections,
     queries,
     run,
+    sagas,
     stock,
     topics,
     tutorial,
@@ -46,6 +47,7 @@ app.command("trace")(queries.trace)
 app.command("tables")(queries.tables)
 app.command("inspect")(queries.inspect)
 app.add_typer(projections.app, name="projections")
+app.add_typer(sagas.app, name="sagas")
 app.command("compare")(compare.compare)
 app.command("demo")(demo.demo)
 

@@ -22,7 +22,7 @@ def emit_json(document: Any) -> None:
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     view = Table(title=title, title_justify="left")
     for column in columns:
-        view.add_column(column)
+        view.add_column(column, overflow="fold")  # piped output: wrap, never cut values
     for row in rows:
         view.add_row(*("" if cell is None else str(cell) for cell in row))
     console.print(view)

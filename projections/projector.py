@@ -16,13 +16,21 @@ from sqlalchemy import Connection
 from adapters.codec import Envelope
 from adapters.kafka.consumer import Incoming, Unhandleable
 from domain.ids import validate_order_id
-from projections import credit_view, order_view, shipment_view, stock_view, timeline
+from projections import (
+    credit_view,
+    order_view,
+    saga_view,
+    shipment_view,
+    stock_view,
+    timeline,
+)
 from projections.tables import projected_events
 from projections.upsert import insert_new
 
 View = Callable[[Connection, Envelope], None]
 VIEWS: dict[type, View] = {**order_view.HANDLERS, **stock_view.HANDLERS,
-                           **credit_view.HANDLERS, **shipment_view.HANDLERS}
+                           **credit_view.HANDLERS, **shipment_view.HANDLERS,
+                           **saga_view.HANDLERS}
 # Event topics (base names) and the service that emits on each.
 SERVICES = {"orders": "order", "inventory": "inventory", "payments": "payment",
             "shipping": "shipping"}
@@ -36,7 +44,10 @@ class Projector:
 
     @property
     def topics(self) -> list[str]:
-        return [self.topic_prefix + base for base in SERVICES]
+        """Every event topic, the saga topic and the command topics: the timeline of an
+        orchestrated order shows the commands between the replies."""
+        bases = [*SERVICES, "sagas", *(f"{base}.commands" for base in SERVICES)]
+        return [self.topic_prefix + base for base in bases]
 
     def handle(self, connection: Connection, incoming: Incoming) -> None:
         envelope = incoming.envelope

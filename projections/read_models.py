@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Engine
 
 from adapters.sql.engine import READONLY
 from domain.errors import OrderflowError
-from projections.tables import READ_MODELS, order_timeline, order_view
+from projections.tables import READ_MODELS, order_timeline, order_view, saga_view
 
 Row = dict[str, Any]
 MAX_ROWS = 10_000
@@ -53,6 +53,20 @@ class ReadModels:
                  .order_by(order_timeline.c.seq))
         with self._reading() as connection:
             return [dict(row) for row in connection.execute(query).mappings()]
+
+    def sagas(self, state: str | None = None, limit: int = 50) -> list[Row]:
+        query = (sa.select(saga_view).order_by(saga_view.c.started_at.desc())
+                 .limit(_bounded(limit)))
+        if state is not None:
+            query = query.where(saga_view.c.state == state)
+        with self._reading() as connection:
+            return [dict(row) for row in connection.execute(query).mappings()]
+
+    def saga(self, order_id: str) -> Row | None:
+        query = sa.select(saga_view).where(saga_view.c.order_id == order_id)
+        with self._reading() as connection:
+            found = connection.execute(query).mappings().first()
+        return None if found is None else dict(found)
 
     def tables(self) -> list[tuple[str, int]]:
         with self._reading() as connection:

@@ -81,8 +81,24 @@ projected_events = sa.Table(
 )
 
 # The allow-list of what `tables` and `inspect` may show, by name.
+saga_view = sa.Table(
+    "saga_view", metadata,
+    sa.Column("order_id", Id, primary_key=True),
+    sa.Column("state", sa.String(30), nullable=False),
+    sa.Column("current_step", sa.String(30)),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("steps_done", sa.Text, nullable=False),  # comma-separated, in order
+    sa.Column("compensated", sa.Text, nullable=False),
+    sa.Column("late_successes", sa.Text, nullable=False),
+    sa.Column("reason", Id),
+    sa.Column("commands_sent", sa.Integer, nullable=False),
+    sa.Column("step_deadline", Stamp),
+    sa.Column("started_at", Stamp, nullable=False),
+    sa.Column("updated_at", Stamp, nullable=False),
+)
+
 READ_MODELS: dict[str, sa.Table] = {t.name: t for t in (
-    order_view, order_timeline, stock_view, credit_view, shipment_view)}
+    order_view, order_timeline, stock_view, credit_view, shipment_view, saga_view)}
 ALL_TABLES = (*READ_MODELS.values(), projected_events)
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from adapters import faults
 from adapters.codec import DecodeError, Envelope, decode
@@ -162,7 +162,7 @@ class ConsumerRuntime:
                 logger.info("%s: %s conflict, attempt %d", self.name, item.where, attempt)
             except DBAPIError as exc:
                 savepoint.rollback()
-                if not isinstance(exc, IntegrityError):
+                if not isinstance(exc, IntegrityError | DataError):
                     raise  # the store is down, not the message: roll back and retry the batch
                 self.dead_letters.add(message, exc, item)
                 return

@@ -79,6 +79,7 @@ class EventStore:
                  for i, event in enumerate(batch, start=1)]
         if not pairs:
             return []
+        self._check_expected(connection, changes)
         try:
             connection.execute(events.insert(), [_event_row(e, s) for s, e in pairs])
         except IntegrityError as exc:
@@ -87,6 +88,19 @@ class EventStore:
         if rows:
             connection.execute(outbox.insert(), rows)
         return [e for _, e in pairs]
+
+    @staticmethod
+    def _check_expected(connection: Connection,
+                        changes: Mapping[StreamId, tuple[int, Sequence[object]]]) -> None:
+        """An expected version ahead of the stream would leave a gap; the unique
+        (stream, version) index already catches every stale one."""
+        for stream, (expected, batch) in changes.items():
+            if expected == 0 or not batch:
+                continue
+            at = sa.select(events.c.position).where(events.c.stream_id == str(stream),
+                                                    events.c.version == expected)
+            if connection.execute(at).first() is None:
+                raise ConcurrencyError(f"stream {stream} is not at version {expected}")
 
     def send(self, connection: Connection, commands: Sequence[object],
              context: Context) -> list[Envelope]:

@@ -293,7 +293,10 @@ def snapshot(app: Orderflow, services: Iterable[str] = SERVICES) -> Snapshot:
 
 def dead_letters(broker: Broker, app: Orderflow) -> dict[str, int]:
     names = [s.name for s in topic_specs(app.settings.topic_prefix) if s.name.endswith(".dlq")]
-    return {k[0]: v for k, v in broker.high_watermarks(names).items() if v}
+    counts: Counter[str] = Counter()
+    for (topic, _partition), end in broker.high_watermarks(names).items():
+        counts[topic] += end  # DLQ topics are never truncated: the end is the count
+    return {topic: n for topic, n in counts.items() if n}
 
 
 def event_counts(app: Orderflow, service: str) -> Counter[tuple[str, str]]:

@@ -1,0 +1,84 @@
+"""saga_view: where each orchestrated order's saga stands.
+
+All of a saga's events share its key (the order id), so they arrive in order on one
+partition of `sagas`: each handler can read the row and write the next one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from adapters.codec import Envelope
+from adapters.kafka.consumer import Unhandleable
+from domain import saga_events as s
+from projections.tables import saga_view, stamp
+
+
+def started(connection: Connection, envelope: Envelope) -> None:
+    connection.execute(saga_view.insert().values(
+        order_id=envelope.body.order_id, state=s.SagaState.RUNNING.value, current_step=None,
+        attempt=0, steps_done="", compensated="", late_successes="", reason=None,
+        commands_sent=0, step_deadline=None, started_at=stamp(envelope.occurred_at),
+        updated_at=stamp(envelope.occurred_at)))
+
+
+def _change(connection: Connection, envelope: Envelope, **values: Any) -> None:
+    done = connection.execute(saga_view.update()
+                              .where(saga_view.c.order_id == envelope.body.order_id)
+                              .values(updated_at=stamp(envelope.occurred_at), **values))
+    if done.rowcount == 0:
+        raise Unhandleable(f"{envelope.type} for order {envelope.body.order_id}: no saga row")
+
+
+def _appended(column: sa.Column[Any], step: str) -> Any:
+    return sa.case((column == "", step), else_=column + "," + step)
+
+
+def command_sent(connection: Connection, envelope: Envelope) -> None:
+    event = envelope.body
+    _change(connection, envelope, current_step=event.step, attempt=event.attempt,
+            commands_sent=saga_view.c.commands_sent + 1, step_deadline=stamp(event.deadline))
+
+
+def step_succeeded(connection: Connection, envelope: Envelope) -> None:
+    step = envelope.body.step
+    column = saga_view.c.steps_done if step in s.FORWARD_STEPS else saga_view.c.compensated
+    _change(connection, envelope, **{column.name: _appended(column, step)})
+
+
+def step_failed(connection: Connection, envelope: Envelope) -> None:
+    _change(connection, envelope, reason=envelope.body.reason)
+
+
+def compensation_started(connection: Connection, envelope: Envelope) -> None:
+    _change(connection, envelope, state=s.SagaState.COMPENSATING.value,
+            reason=envelope.body.reason)
+
+
+def compensation_failed(connection: Connection, envelope: Envelope) -> None:
+    _change(connection, envelope, state=s.SagaState.COMPENSATION_FAILED.value)
+
+
+def late_success(connection: Connection, envelope: Envelope) -> None:
+    column = saga_view.c.late_successes
+    _change(connection, envelope, late_successes=_appended(column, envelope.body.step))
+
+
+def completed(connection: Connection, envelope: Envelope) -> None:
+    _change(connection, envelope, state=s.SagaState.COMPLETED.value, current_step=None,
+            step_deadline=None)
+
+
+def rejected(connection: Connection, envelope: Envelope) -> None:
+    _change(connection, envelope, state=s.SagaState.REJECTED.value, current_step=None,
+            step_deadline=None, reason=envelope.body.reason)
+
+
+HANDLERS = {s.SagaStarted: started, s.CommandSent: command_sent,
+            s.StepSucceeded: step_succeeded, s.StepFailed: step_failed,
+            s.CompensationStarted: compensation_started,
+            s.CompensationFailed: compensation_failed, s.LateSuccess: late_success,
+            s.SagaCompleted: completed, s.SagaRejected: rejected}
