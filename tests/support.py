@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import socket
+import random
 import subprocess
 import sys
 import time
@@ -19,13 +19,12 @@ T = TypeVar("T")
 
 
 def free_port_pair() -> int:
-    """A port p with p and p+1 free (broker and controller)."""
-    for _ in range(50):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port < 65000 and probe(f"127.0.0.1:{port + 1}", 0.5) is PortState.FREE:
-            return int(port)
+    """A port p with p and p+1 free (broker and controller), below the ephemeral range so
+    that no client socket grabs p+1 between this check and the broker's bind."""
+    for _ in range(200):
+        port = random.randrange(20000, 32000)
+        if all(probe(f"127.0.0.1:{p}", 0.5) is PortState.FREE for p in (port, port + 1)):
+            return port
     raise RuntimeError("no free port pair found")
 
 

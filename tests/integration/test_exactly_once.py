@@ -321,6 +321,10 @@ def assert_invariants(app: Orderflow, placed: dict[str, Path]) -> None:
         assert order[(order_id, "order.confirmed.v1")] + order[(order_id, "order.rejected.v1")] \
             + order[(order_id, "order.expired.v1")] == 1, order_id
     confirmed = {o for o, p in placed.items() if p.outcome[0] == "confirmed"}
+    for order_id in confirmed:
+        assert (inventory[(order_id, "inventory.stock-reserved.v1")],
+                payment[(order_id, "payment.authorized.v1")],
+                shipping[(order_id, "shipping.shipment-scheduled.v1")]) == (1, 1, 1), order_id
     held = _reserved_lines(app, placed)
     for sku, added in STOCK.items():
         stock = app.inventory().stock(sku)
