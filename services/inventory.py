@@ -19,11 +19,11 @@ from adapters.kafka.consumer import Incoming
 from adapters.sql.event_store import Context, EventStore
 from domain.commands import ReleaseStock, ReserveStock
 from domain.ids import validate_sku
-from domain.inventory import Line, fold_reservation, release, reserve
+from domain.inventory import Line, Reservation, evolve_reservation, release, reserve
 from domain.order_events import OrderExpired, OrderPlaced
 from domain.payment_events import PaymentDeclined
 from domain.shipping import ShipmentRejected
-from domain.stock import Stock, add_stock, fold_stock
+from domain.stock import Stock, add_stock, evolve_stock
 from domain.streams import StreamId, reservation_stream, stock_stream
 from services.clock import Clock
 from services.messaging import CHOREOGRAPHY, append_decision, caused_by
@@ -64,7 +64,8 @@ class Inventory:
 
     def reserve(self, connection: Connection, cause: Envelope, order_id: str,
                 lines: Sequence[Line], facts: OrderFacts | None = None) -> None:
-        reservation = fold_reservation(self.store.load(connection, reservation_stream(order_id)))
+        reservation = self.store.state(connection, reservation_stream(order_id),
+                                       Reservation(), evolve_reservation)
         stocks = self._stocks(connection, [line.sku for line in lines])
         decision = reserve(reservation, stocks, order_id, lines)
         versions = self._versions(stocks) | {reservation_stream(order_id): reservation.version}
@@ -72,7 +73,8 @@ class Inventory:
                         caused_by(cause, self.clock, facts), reservation_stream(order_id))
 
     def release(self, connection: Connection, cause: Envelope, order_id: str) -> None:
-        reservation = fold_reservation(self.store.load(connection, reservation_stream(order_id)))
+        reservation = self.store.state(connection, reservation_stream(order_id),
+                                       Reservation(), evolve_reservation)
         stocks = self._stocks(connection, [line.sku for line in reservation.lines])
         decision = release(reservation, stocks, order_id)
         versions = self._versions(stocks) | {reservation_stream(order_id): reservation.version}
@@ -82,20 +84,22 @@ class Inventory:
     def add_stock(self, sku: str, quantity: int) -> Stock:
         def work(connection: Connection) -> Stock:
             stream = stock_stream(validate_sku(sku))
-            stock = fold_stock(self.store.load(connection, stream))
+            stock = self.store.state(connection, stream, Stock(), evolve_stock)
             events = add_stock(stock, sku, quantity)
             context = Context(correlation_id=sku, causation_id=None, flow=None, now=self.clock())
             self.store.append(connection, stream, stock.version, events, context)
-            return fold_stock(self.store.load(connection, stream))
+            return self.store.state(connection, stream, Stock(), evolve_stock)
 
         return transact(self.engine, work, f"stock add {sku}")
 
     def stock(self, sku: str) -> Stock:
         with reading(self.engine) as connection:
-            return fold_stock(self.store.load(connection, stock_stream(validate_sku(sku))))
+            return self.store.state(connection, stock_stream(validate_sku(sku)), Stock(),
+                                    evolve_stock)
 
     def _stocks(self, connection: Connection, skus: list[str]) -> dict[str, Stock]:
-        return {sku: fold_stock(self.store.load(connection, stock_stream(sku))) for sku in skus}
+        return {sku: self.store.state(connection, stock_stream(sku), Stock(), evolve_stock)
+                for sku in skus}
 
     @staticmethod
     def _versions(stocks: dict[str, Stock]) -> dict[StreamId, int]:

@@ -28,7 +28,6 @@ from domain.saga import (
     Reply,
     Saga,
     evolve_saga,
-    fold_saga,
     on_reply,
     on_tick,
     start_saga,
@@ -116,7 +115,7 @@ class Orchestrator:
         set_timer(connection, STEP_DEADLINE, saga.order_id, due)
 
     def _saga(self, connection: Connection, order_id: str) -> Saga | None:
-        return fold_saga(self.store.load(connection, saga_stream(order_id)))
+        return self.store.state(connection, saga_stream(order_id), None, evolve_saga)
 
     def saga(self, order_id: str) -> Saga | None:
         with reading(self.engine) as connection:

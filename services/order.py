@@ -26,7 +26,7 @@ from adapters.sql.timers import clear_timer, due_timers, set_timer
 from domain.catalog import Catalog
 from domain.commands import ConfirmOrder, RejectOrder
 from domain.inventory_events import StockRejected
-from domain.order import Order, confirm, expire, fold_order, reject
+from domain.order import Order, confirm, evolve, expire, reject
 from domain.order_events import OrderPlaced
 from domain.order_placement import place_order
 from domain.payment_events import PaymentDeclined
@@ -124,10 +124,10 @@ class Orders:
 
     def get(self, order_id: str) -> Order | None:
         with reading(self.engine) as connection:
-            return fold_order(self.store.load(connection, order_stream(order_id)))
+            return self.store.state(connection, order_stream(order_id), None, evolve)
 
     def _order(self, connection: Connection, order_id: str) -> Order:
-        order = fold_order(self.store.load(connection, order_stream(order_id)))
+        order = self.store.state(connection, order_stream(order_id), None, evolve)
         if order is None:
             raise Unhandleable(f"no order {order_id} in the order store")
         return order

@@ -16,11 +16,12 @@ from adapters.codec import Envelope
 from adapters.kafka.consumer import Incoming
 from adapters.sql.event_store import Context, EventStore
 from domain.commands import AuthorizePayment, VoidPayment
-from domain.credit import Credit, fold_credit, set_credit
+from domain.credit import Credit, evolve_credit, set_credit
 from domain.ids import validate_customer_id
 from domain.inventory_events import StockReserved
 from domain.order_events import OrderExpired
-from domain.payment import authorize, cancel, fold_payment
+from domain.payment import Payment as Payment_
+from domain.payment import authorize, cancel, evolve_payment
 from domain.shipping import ShipmentRejected
 from domain.streams import credit_stream, payment_stream
 from services.clock import Clock
@@ -60,8 +61,9 @@ class Payment:
 
     def authorize(self, connection: Connection, cause: Envelope, order_id: str,
                   customer_id: str, amount_cents: int) -> None:
-        payment = fold_payment(self.store.load(connection, payment_stream(order_id)))
-        credit = fold_credit(self.store.load(connection, credit_stream(customer_id)))
+        payment = self.store.state(connection, payment_stream(order_id), Payment_(),
+                                   evolve_payment)
+        credit = self.store.state(connection, credit_stream(customer_id), Credit(), evolve_credit)
         decision = authorize(payment, credit, order_id, customer_id, amount_cents)
         versions = {payment_stream(order_id): payment.version,
                     credit_stream(customer_id): credit.version}
@@ -71,9 +73,10 @@ class Payment:
     def void(self, connection: Connection, cause: Envelope, order_id: str) -> None:
         """Void an authorisation, or cancel one that has not happened yet (so a late
         StockReserved after the order expired authorises nothing)."""
-        payment = fold_payment(self.store.load(connection, payment_stream(order_id)))
-        credit = fold_credit(self.store.load(connection, credit_stream(payment.customer_id))) \
-            if payment.customer_id else Credit()
+        payment = self.store.state(connection, payment_stream(order_id), Payment_(),
+                                   evolve_payment)
+        credit = self.store.state(connection, credit_stream(payment.customer_id), Credit(),
+                                  evolve_credit) if payment.customer_id else Credit()
         decision = cancel(payment, credit, order_id)
         versions = {payment_stream(order_id): payment.version,
                     credit_stream(payment.customer_id): credit.version}
@@ -83,16 +86,16 @@ class Payment:
     def set_credit(self, customer_id: str, limit_cents: int) -> Credit:
         def work(connection: Connection) -> Credit:
             stream = credit_stream(validate_customer_id(customer_id))
-            credit = fold_credit(self.store.load(connection, stream))
+            credit = self.store.state(connection, stream, Credit(), evolve_credit)
             events = set_credit(credit, customer_id, limit_cents)
             context = Context(correlation_id=customer_id, causation_id=None, flow=None,
                               now=self.clock())
             self.store.append(connection, stream, credit.version, events, context)
-            return fold_credit(self.store.load(connection, stream))
+            return self.store.state(connection, stream, Credit(), evolve_credit)
 
         return transact(self.engine, work, f"credit set {customer_id}")
 
     def credit(self, customer_id: str) -> Credit:
         with reading(self.engine) as connection:
             stream = credit_stream(validate_customer_id(customer_id))
-            return fold_credit(self.store.load(connection, stream))
+            return self.store.state(connection, stream, Credit(), evolve_credit)

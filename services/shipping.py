@@ -19,7 +19,7 @@ from adapters.sql.event_store import EventStore
 from domain.commands import ScheduleShipment
 from domain.order_events import OrderExpired
 from domain.payment_events import PaymentAuthorized
-from domain.shipping import Shipment, cancel, fold_shipment, schedule
+from domain.shipping import Shipment, cancel, evolve_shipment, schedule
 from domain.streams import shipment_stream
 from services.clock import Clock
 from services.messaging import CHOREOGRAPHY, append_decision, caused_by, facts_of
@@ -60,7 +60,8 @@ class Shipping:
         self._append(connection, cause, order_id, shipment, events)
 
     def _shipment(self, connection: Connection, order_id: str) -> Shipment:
-        return fold_shipment(self.store.load(connection, shipment_stream(order_id)))
+        return self.store.state(connection, shipment_stream(order_id), Shipment(),
+                                evolve_shipment)
 
     def _append(self, connection: Connection, cause: Envelope, order_id: str,
                 shipment: Shipment, events: Sequence[object]) -> None:
