@@ -25,6 +25,7 @@ from adapters.kafka.jars import KAFKA_VERSION
 from adapters.settings import PROJECT_ROOT, Settings
 from tests.support import free_port_pair
 
+
 def _docker_answers() -> bool:
     if shutil.which("docker") is None:
         return False

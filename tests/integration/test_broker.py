@@ -19,7 +19,8 @@ CACHE = PROJECT_ROOT / ".cache"
 
 
 def _read_all(address: str, topic: str) -> list[bytes]:
-    consumer = Consumer({"bootstrap.servers": address, "group.id": "t", "enable.auto.commit": False})
+    consumer = Consumer({"bootstrap.servers": address, "group.id": "t",
+                         "enable.auto.commit": False})
     consumer.assign([TopicPartition(topic, 0, 0)])
     values = [m.value() for m in consumer.consume(num_messages=10, timeout=10) if not m.error()]
     consumer.close()
@@ -63,7 +64,7 @@ def test_port_taken_by_another_program_is_one_clear_error(tmp_path: Path) -> Non
 
 def test_a_broker_that_does_not_become_ready_points_to_its_log(tmp_path: Path) -> None:
     broker = LocalBroker(cache_dir=CACHE, port=free_port_pair(), home=tmp_path / "slow")
-    with pytest.raises(BrokerError, match="did not become ready.*server.log"):
+    with pytest.raises(BrokerError, match=r"did not become ready.*server\.log"):
         broker.start(timeout=0.05)
     assert broker.status().state == "stopped"
 
