@@ -161,7 +161,10 @@ def _upcast(wire: str, version: int, current: int, data: dict[str, Any]) -> dict
         upcaster = UPCASTERS.get((wire, version))
         if upcaster is None:
             raise DecodeError(f"no upcaster for {wire} schema_version {version}")
-        data, version = upcaster(data), version + 1
+        try:
+            data, version = upcaster(data), version + 1
+        except Exception as exc:  # an old record the upcaster cannot read is poison too
+            raise DecodeError(f"upcasting {wire} v{version} failed: {exc}") from None
     return data
 
 

@@ -15,7 +15,7 @@ from adapters.sql.event_store import ConcurrencyError
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-ATTEMPTS = 10
+ATTEMPTS = 12
 
 
 def transact(engine: Engine, work: Callable[[Connection], T], what: str,
@@ -27,7 +27,9 @@ def transact(engine: Engine, work: Callable[[Connection], T], what: str,
                 return work(connection)
         except ConcurrencyError:
             logger.info("%s: concurrent change, attempt %d of %d", what, attempt, attempts)
-            time.sleep(random.uniform(0, 0.005 * attempt))  # jitter spreads the retries
+            # Exponential backoff with full jitter: 20 writers on one stream spread out
+            # instead of colliding again in lockstep.
+            time.sleep(random.uniform(0, min(0.5, 0.002 * 2**attempt)))
     raise ConcurrencyError(f"{what}: the data kept changing concurrently;"
                            f" gave up after {attempts} attempts, nothing was written")
 

@@ -9,7 +9,6 @@ atomic write. A (stream, version) clash means somebody appended first: it raises
 from __future__ import annotations
 
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,11 +16,12 @@ from typing import Any, TypeVar
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from adapters.codec import Envelope, OrderFacts, encode, envelope_for, from_data, headers, to_data
 from adapters.registry import BY_WIRE, registration
+from adapters.sql.fold_cache import FoldCache
 from adapters.sql.tables import events, outbox
 from domain.errors import OrderflowError
 from domain.streams import StreamId
@@ -49,24 +49,19 @@ class Recorded:
 
 
 S = TypeVar("S")
-CACHE_ENTRIES = 50_000
 
 
 class EventStore:
     def __init__(self, topic_prefix: str = "") -> None:
         self.topic_prefix = topic_prefix
-        self._states: OrderedDict[tuple[int, str], tuple[int, Any]] = OrderedDict()
-        self._watched: set[int] = set()
+        self._folds = FoldCache()
 
     def state(self, connection: Connection, stream: StreamId, initial: S,
               evolve: Callable[[S, Any], S]) -> S:
-        """The stream's folded state. Folds are cached per process and caught up with
-        only the events after the cached version, so a long stream (a popular SKU) costs
-        one indexed read of its new events, not a full replay. A rollback anywhere on the
-        engine drops the cache, so it never holds an uncommitted state."""
-        self._watch(connection.engine)
-        key = (id(connection.engine), str(stream))
-        version, state = self._states.get(key, (0, initial))
+        """The stream's folded state: the cached fold caught up with only the events
+        after its version (see fold_cache.py), so long streams stay cheap."""
+        key = (id(connection.engine), str(stream), evolve)
+        version, state = self._folds.get(connection, key) or (0, initial)
         rows = connection.execute(
             sa.select(events.c.version, events.c.type, events.c.data)
             .where(events.c.stream_id == key[1], events.c.version > version)
@@ -75,25 +70,8 @@ class EventStore:
             reg = BY_WIRE[row.type]
             state = evolve(state, from_data(reg.cls, orjson.loads(row.data), row.type))
             version = row.version
-        self._remember(key, version, state)
+        self._folds.put(connection, key, (version, state))
         return state
-
-    def _remember(self, key: tuple[int, str], version: int, state: Any) -> None:
-        self._states[key] = (version, state)
-        self._states.move_to_end(key)
-        if len(self._states) > CACHE_ENTRIES:
-            self._states.popitem(last=False)
-
-    def _watch(self, engine: Engine) -> None:
-        if id(engine) not in self._watched:
-            self._watched.add(id(engine))
-            for name in ("rollback", "rollback_savepoint"):
-                sa.event.listen(engine, name, self._forget_unless_readonly)
-
-    def _forget_unless_readonly(self, connection: Connection, *_: Any) -> None:
-        # Closing a read-only connection rolls back too; only a writer can undo state.
-        if not connection.get_execution_options().get("orderflow_readonly", False):
-            self._states.clear()
 
     def load(self, connection: Connection, stream: StreamId) -> list[Any]:
         """The stream's domain events, oldest first (fold them to get the state)."""

@@ -19,12 +19,14 @@ from sqlalchemy import Engine
 from adapters import registry
 from adapters.codec import OrderFacts, decode
 from adapters.registry import BY_CLASS, registration
+from adapters.sql.engine import READONLY
 from adapters.sql.event_store import ConcurrencyError, Context, EventStore
 from adapters.sql.tables import events, outbox
 from domain.inventory_events import ReservedLine, StockAdded, StockAllocated, StockReserved
 from domain.order_events import OrderConfirmed, OrderLine, OrderPlaced
 from domain.payment_events import CreditLimitSet
 from domain.saga_events import SagaStarted, StepSucceeded
+from domain.stock import Stock, evolve_stock, fold_stock
 from domain.streams import (
     StreamId,
     credit_stream,
@@ -256,6 +258,53 @@ class EventStoreContract:
         append(engine, store, stock_stream("alice"), 1, [added(2)])
         assert stored_versions(engine, stock_stream("alice")) == [1, 2]
 
+    # --- folded state (cached per process) ----------------------------------------------
+
+    def test_state_is_the_fold_of_the_stream_and_catches_up(self, engine: Engine,
+                                                             store: EventStore) -> None:
+        stream = stock_stream("BOOK-1")
+        append(engine, store, stream, 0, [added(1), added(2)])
+        assert stock_state(engine, store, stream) == fold_stock(load(engine, store, stream))
+        # another process (another store object) appends; this one catches up
+        append(engine, EventStore(PREFIX), stream, 2, [added(3)])
+        assert stock_state(engine, store, stream) == fold_stock(load(engine, store, stream))
+        assert stock_state(engine, store, stream).available == 6
+
+    def test_state_forgets_a_rolled_back_append(self, engine: Engine,
+                                                store: EventStore) -> None:
+        stream = stock_stream("BOOK-1")
+        append(engine, store, stream, 0, [added(1)])
+        with pytest.raises(RuntimeError, match="crash"), engine.begin() as connection:
+            store.append(connection, stream, 1, [added(5)], CONTEXT)
+            assert store.state(connection, stream, Stock(), evolve_stock).available == 6
+            raise RuntimeError("crash before commit")
+        assert stock_state(engine, store, stream) == fold_stock([added(1)])
+
+    def test_state_never_shows_another_transactions_uncommitted_append(
+            self, engine: Engine, store: EventStore) -> None:
+        # given a stream at version 1 and a writer that appended but has not committed
+        stream = stock_stream("BOOK-1")
+        append(engine, store, stream, 0, [added(1)])
+        with engine.connect() as writer:
+            transaction = writer.begin()
+            store.append(writer, stream, 1, [added(5)], CONTEXT)
+            assert store.state(writer, stream, Stock(), evolve_stock).version == 2
+            # when another connection of the same process reads the stream
+            with engine.connect().execution_options(**READONLY) as reader:
+                seen = store.state(reader, stream, Stock(), evolve_stock)
+            transaction.rollback()
+        # then it sees what is committed, never the writer's pending state
+        assert (seen.version, seen.available) == (1, 1)
+
+    def test_state_is_folded_with_the_evolve_function_given(self, engine: Engine,
+                                                            store: EventStore) -> None:
+        stream = stock_stream("BOOK-1")
+        append(engine, store, stream, 0, [added(1), added(2)])
+        assert stock_state(engine, store, stream).available == 3
+        with engine.connect() as connection:
+            count = store.state(connection, stream, 0, lambda n, _event: n + 1)
+        assert count == 2
+
 
 # --- helpers --------------------------------------------------------------------------------
 
@@ -263,6 +312,11 @@ def append(engine: Engine, store: EventStore, stream: StreamId, expected: int,
            batch: Sequence[object]) -> list[Any]:
     with engine.begin() as connection:
         return store.append(connection, stream, expected, batch, CONTEXT)
+
+
+def stock_state(engine: Engine, store: EventStore, stream: StreamId) -> Stock:
+    with engine.connect().execution_options(**READONLY) as connection:
+        return store.state(connection, stream, Stock(), evolve_stock)
 
 
 def load(engine: Engine, store: EventStore, stream: StreamId) -> list[Any]:

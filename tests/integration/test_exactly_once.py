@@ -19,10 +19,19 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Message, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from adapters.kafka.topics import topic_specs
+from adapters.settings import Settings
 from adapters.sql.tables import consumer_positions, events, outbox
 from domain.inventory import ReservationStatus, fold_reservation
 from domain.streams import reservation_stream
@@ -38,6 +47,8 @@ FLOWS = ("choreography", "orchestration")
 STOCK = {"BOOK-1": 500, "MUG-1": 1}
 CREDIT = {"alice": 10_000_000, "bob": 100}
 Key = tuple[str, int]  # (topic, partition)
+SETTLING = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+            KafkaError.UNKNOWN_TOPIC_OR_PART}
 OUTBOX_COLUMNS = [c for c in outbox.c if c.name != "published_at"]  # published_at may differ
 EVENT_ORDER = [c.name for c in events.c].index("correlation_id")
 OUTBOX_KEY = [c.name for c in OUTBOX_COLUMNS].index("key")  # the order id
@@ -72,8 +83,9 @@ def mix(count: int, flows: Iterable[str] = FLOWS) -> list[tuple[Path, str]]:
 # -- the system ---------------------------------------------------------------------------
 
 def prepare(make_env: MakeEnv, kafka: str, store: str, **timeouts: str) -> Env:
-    env = make_env(store, bootstrap=kafka)
-    env.environ.update(timeouts)
+    made = make_env(store, bootstrap=kafka)
+    environ = {**made.environ, **timeouts}  # orders placed in-process get them too
+    env = Env(Settings.from_env(environ), environ)
     with opened(env) as app:
         app.upgrade()
         app.create_topics()
@@ -157,8 +169,18 @@ class Broker:
 
     def high_watermarks(self, topics: Iterable[str]) -> dict[Key, int]:
         wanted = {TopicPartition(t, p): OffsetSpec.latest() for t, p in self.keys(topics)}
-        futures = self.admin.list_offsets(wanted, request_timeout=10)
-        return {(tp.topic, tp.partition): f.result().offset for tp, f in futures.items()}
+
+        def ask() -> dict[Key, int] | None:
+            futures = self.admin.list_offsets(wanted, request_timeout=10)
+            try:
+                return {(tp.topic, tp.partition): f.result().offset for tp, f in futures.items()}
+            except KafkaException as exc:  # a new topic's leader not known yet: ask again
+                if exc.args[0].code() not in SETTLING:
+                    raise
+                self.admin = AdminClient({"bootstrap.servers": self.bootstrap})  # fresh metadata
+                return None
+
+        return wait_until(ask, 30, "the partitions' end offsets", interval=0.2)
 
     def committed(self, group: str, topics: Iterable[str]) -> dict[Key, int]:
         request = ConsumerGroupTopicPartitions(group, [TopicPartition(t, p)
@@ -177,8 +199,6 @@ class Broker:
 
     def produce(self, records: list[tuple[str, bytes | None, bytes | None]]) -> list[Message]:
         """Produce (topic, key, value) records in order; their delivered messages."""
-        from confluent_kafka import Producer
-
         producer = Producer({"bootstrap.servers": self.bootstrap, "enable.idempotence": True,
                              "message.max.bytes": 3 * 1024 * 1024})
         delivered: list[Message] = []
@@ -438,7 +458,8 @@ def test_a_relay_publishing_rows_again_changes_nothing(
     copied = 0
     for service in SERVICES:  # as if every relay crashed between produce and mark
         with app.store(service).begin() as connection:
-            rows = [dict(r._mapping) for r in connection.execute(sa.select(outbox))]
+            query = sa.select(outbox).order_by(outbox.c.id)
+            rows = [dict(r._mapping) for r in connection.execute(query)]
             connection.execute(outbox.insert(), [{k: v for k, v in r.items() if k != "id"}
                                                  | {"published_at": None} for r in rows])
             copied += sum(1 for r in rows if r["topic"] in topics)

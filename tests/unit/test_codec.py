@@ -234,6 +234,8 @@ MUTATIONS: dict[str, Mutation] = {
     "order facts with float money": _set("order", {"customer_id": "a", "total_cents": 1.5,
                                                    "ship_to": "DE"}),
     "order facts not an object": _set("order", "alice"),
+    "aggregate_id longer than its column": _set("aggregate_id", "a" * 65),
+    "correlation_id of 1 MB": _set("correlation_id", "c" * 1_000_000),
     **{f"missing envelope field {name}": _drop(name) for name in codec.ENVELOPE_FIELDS},
 }
 

@@ -1,0 +1,67 @@
+"""What a bench run measures, how big, and the targets it is held against."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+from domain.errors import OrderflowError
+
+FLOWS = ("choreography", "orchestration")
+# Generous deadlines: a 10,000-order burst queues for seconds, and the bench measures
+# capacity, not how the saga times out under overload (the defaults are 30 s and 5 s).
+ORDER_TIMEOUT = timedelta(seconds=600)
+STEP_TIMEOUT = timedelta(seconds=120)
+
+
+class BenchError(OrderflowError):
+    """The bench could not finish: a service died, a client failed, or the pipeline stalled."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class BenchConfig:
+    orders: int = 10_000          # burst size per flow
+    rate: float = 100.0           # light load, orders/s
+    duration: float = 30.0        # light load, seconds
+    raw_records: int = 100_000    # raw Kafka baseline
+    store_events: int = 20_000    # raw store baseline (events, each with its outbox row)
+    store_batch: int = 100        # events per transaction in the store baseline
+    warmup: int = 200             # orders per flow before anything is measured
+    stall_timeout: float = 120.0  # no progress for this long is a failure
+    postgres_url: str | None = None
+    keep: bool = False            # keep the run's topics, schemas and data dir
+    quick: bool = False
+
+    @property
+    def total_orders(self) -> int:
+        light = round(self.rate * self.duration)
+        return len(FLOWS) * (self.warmup + self.orders + light)
+
+
+def quick(config: BenchConfig) -> BenchConfig:
+    """Tiny sizes: the whole run in well under a minute."""
+    return replace(config, orders=200, rate=20.0, duration=2.0, raw_records=2_000,
+                   store_events=2_000, warmup=20, quick=True)
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    path: tuple[str, ...]   # where the measured figure sits in the result document
+    threshold: float
+    at_least: bool          # True: measured >= threshold; False: measured <= threshold
+    unit: str
+
+
+TARGETS = (
+    Target("choreography throughput", ("pipeline", "choreography", "orders_per_s"),
+           1000, True, "orders/s"),
+    Target("orchestration throughput", ("pipeline", "orchestration", "orders_per_s"),
+           600, True, "orders/s"),
+    Target("choreography p99 latency", ("latency", "choreography", "p99_ms"), 50, False, "ms"),
+    Target("orchestration p99 latency", ("latency", "orchestration", "p99_ms"), 100, False, "ms"),
+    Target("choreography msgs/s vs raw Kafka", ("ratios", "choreography", "kafka"),
+           0.25, True, "×"),
+    Target("orchestration msgs/s vs raw Kafka", ("ratios", "orchestration", "kafka"),
+           0.25, True, "×"),
+)

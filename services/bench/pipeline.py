@@ -1,0 +1,57 @@
+"""The burst: N orders placed as fast as one placer can, measured from the first
+place to the last final status (event times in order_view), with the Kafka traffic
+and the CPU time of every process while it ran."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from projections.tables import stamp
+from services.bench.procs import cpu_delta, cpu_snapshot
+from services.bench.rig import Rig
+from services.clock import system_clock
+
+SERVICE_ONLY = ("bench placer", "broker")  # counted, but not as the pipeline's own cost
+
+
+@dataclass(frozen=True)
+class BurstResult:
+    flow: str
+    orders: int
+    seconds: float            # first place → last final status
+    orders_per_s: float
+    place_per_s: float        # how fast the placer alone went
+    messages: int             # records appended to the run's topics
+    messages_per_s: float
+    messages_per_order: float
+    outcomes: dict[str, int]
+    cpu_seconds: dict[str, float]  # per process, during the burst
+    cpu_per_order: float      # the services' CPU seconds per order
+    cpu_per_order_all: float  # with the placer and the broker
+
+
+def warm_up(rig: Rig, flow: str, count: int) -> None:
+    """Orders through every code path, caches and connections; excluded from figures."""
+    since = stamp(system_clock())
+    orders = rig.app.orders()
+    rig.workload.burst(orders, flow, count,
+                       lambda n: rig.reporter.progress(f"{flow}: warm-up placed", n, count))
+    rig.await_settled(flow, since, count, f"{flow}: warm-up final")
+    rig.quiesce()
+
+
+def burst(rig: Rig, flow: str, count: int) -> BurstResult:
+    orders = rig.app.orders()
+    since = stamp(system_clock())
+    marks, cpu = rig.marks.total(), cpu_snapshot(rig.pids)
+    place_rate = rig.workload.burst(
+        orders, flow, count, lambda n: rig.reporter.progress(f"{flow}: burst placed", n, count))
+    rig.await_settled(flow, since, count, f"{flow}: burst final")
+    messages = rig.quiesce() - marks
+    spent = cpu_delta(cpu, cpu_snapshot(rig.pids))
+    times = rig.board.times(flow, since)
+    seconds = max(1e-6, (max(f for _, f in times) - min(p for p, _ in times)).total_seconds())
+    services = sum(v for k, v in spent.items() if k not in SERVICE_ONLY)
+    return BurstResult(flow, count, seconds, count / seconds, place_rate, messages,
+                       messages / seconds, messages / count, rig.board.outcomes(flow, since),
+                       spent, services / count, sum(spent.values()) / count)

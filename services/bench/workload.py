@@ -1,0 +1,96 @@
+"""The bench's orders: real catalog SKUs, many customers, all on the happy path.
+
+Orders spread over every SKU and over many customers, so no single stock or credit
+stream carries the whole run (each holds one entry per order it ever touched).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from adapters.codec import encode, envelope_for, headers
+from domain.catalog import Catalog
+from domain.order_events import OrderPlaced
+from domain.order_placement import place_order
+from services.clock import system_clock
+from services.inventory import Inventory
+from services.order import Orders
+from services.payment import Payment
+
+SHIP_TO = "DE"
+CREDIT_CENTS = 10**11
+STOCK_UNITS = 10**8
+ORDERS_PER_CUSTOMER = 20
+Tick = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Placed:
+    order_id: str
+    event: OrderPlaced
+
+
+@dataclass
+class Workload:
+    skus: list[str]
+    customers: list[str]
+    placed: int = 0
+
+    @classmethod
+    def for_run(cls, catalog: Catalog, tag: str, total_orders: int) -> Workload:
+        count = max(20, total_orders // ORDERS_PER_CUSTOMER)
+        return cls(sorted(catalog.prices), [f"bench-{tag}-{i}" for i in range(count)])
+
+    def seed(self, inventory: Inventory, payment: Payment, tick: Tick) -> None:
+        for sku in self.skus:
+            inventory.add_stock(sku, STOCK_UNITS)
+        for index, customer in enumerate(self.customers, start=1):
+            payment.set_credit(customer, CREDIT_CENTS)
+            tick(index)
+
+    def place(self, orders: Orders, flow: str) -> str:
+        """Place the next order of the run (a different SKU and customer each time)."""
+        index, self.placed = self.placed, self.placed + 1
+        return orders.place(customer_id=self.customers[index % len(self.customers)],
+                            items=[(self.skus[index % len(self.skus)], 1)],
+                            ship_to=SHIP_TO, flow=flow)
+
+    def burst(self, orders: Orders, flow: str, count: int, tick: Tick) -> float:
+        """Place `count` orders as fast as one placer can; return orders placed per second."""
+        began = time.perf_counter()
+        for index in range(count):
+            self.place(orders, flow)
+            if index % 100 == 0:
+                tick(index)
+        tick(count)
+        return count / (time.perf_counter() - began)
+
+
+def sample_orders(catalog: Catalog, count: int) -> list[Placed]:
+    """Real OrderPlaced events, as the order service would write them."""
+    now, skus = system_clock(), sorted(catalog.prices)
+    placed: list[Placed] = []
+    for index in range(count):
+        order_id = str(uuid.uuid4())
+        event = place_order(order_id=order_id, customer_id=f"raw-{index % 500}",
+                            items=[(skus[index % len(skus)], 1)], ship_to=SHIP_TO,
+                            flow="choreography", catalog=catalog, now=now,
+                            timeout=timedelta(seconds=30))[0]
+        assert isinstance(event, OrderPlaced)
+        placed.append(Placed(order_id, event))
+    return placed
+
+
+def sample_record(catalog: Catalog) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """The value and headers of a real OrderPlaced record on the `orders` topic."""
+    sample = sample_orders(catalog, 1)[0]
+    envelope = envelope_for(sample.event, event_id=str(uuid.uuid4()),
+                            aggregate_id=sample.order_id, aggregate_version=1,
+                            occurred_at=datetime.now(sample.event.placed_at.tzinfo),
+                            correlation_id=sample.order_id, causation_id=None,
+                            flow="choreography")
+    return encode(envelope), headers(envelope)
