@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install demo test lint unit broker-start broker-stop clean
+.PHONY: install demo bench test lint unit broker-start broker-stop clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -17,6 +17,9 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/orderflow demo
+
+bench: $(STAMP)
+	$(BIN)/orderflow bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

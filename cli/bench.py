@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.progress import (
@@ -20,10 +20,9 @@ from rich.progress import (
 from cli.context import app_of
 from cli.output import console, emit_json, err_console, table
 from services.bench.config import BenchConfig, quick
+from services.bench.report import sections
 from services.bench.results import Document, append
 from services.bench.run import Bench
-
-FLOWS = ("choreography", "orchestration")
 
 
 class BarReporter:
@@ -87,96 +86,3 @@ def bench(ctx: typer.Context,
 def render(result: Document) -> None:
     for title, columns, rows in sections(result):
         table(title, columns, rows)
-
-
-def sections(result: Document) -> list[tuple[str, list[str], list[list[Any]]]]:
-    return [_run(result), _baselines(result), _pipeline(result), _latency(result),
-            _ratios(result), _cpu(result), _memory(result), _targets(result)]
-
-
-def _run(result: Document) -> tuple[str, list[str], list[list[Any]]]:
-    run, machine = result["run"], result["run"]["machine"]
-    rows = [["machine", f"{machine['cpus']} CPUs, {machine['cpu']}, {machine['platform']}"],
-            ["python", machine["python"]], ["store", run["store"]],
-            ["broker", run["broker"]], ["topic prefix", run["topic_prefix"]],
-            ["took", f"{run['seconds']:.0f} s"]]
-    return "bench run", ["", ""], rows
-
-
-def _baselines(result: Document) -> tuple[str, list[str], list[list[Any]]]:
-    kafka = result["baselines"]["kafka"]
-    rows = [[f"Kafka produce → consume ({kafka['records']:,} × {kafka['record_bytes']} B)",
-             f"{kafka['end_to_end_per_s']:,.0f} records/s",
-             f"produce {kafka['produce_per_s']:,.0f}/s, consume {kafka['consume_per_s']:,.0f}/s"]]
-    for kind, store in result["baselines"]["store"].items():
-        rows.append([f"{kind} append_many ({store['events']:,} events, {store['batch']} per tx)",
-                     f"{store['rows_per_s']:,.0f} rows/s",
-                     f"{store['events_per_s']:,.0f} events (event + outbox row)/s"])
-    return "raw baselines (same run, services not yet started)", ["", "rate", "detail"], rows
-
-
-def _pipeline(result: Document) -> tuple[str, list[str], list[list[Any]]]:
-    flows = result["pipeline"]
-    some = next(iter(flows.values()))
-
-    def row(label: str, key: str, fmt: str = "{:,.0f}") -> list[Any]:
-        return [label, *(fmt.format(flows[f][key]) for f in FLOWS if f in flows)]
-
-    outcomes = ["outcomes", *(", ".join(f"{k} {v}" for k, v in flows[f]["outcomes"].items())
-                              for f in FLOWS if f in flows)]
-    rows = [row("orders/s to a final status", "orders_per_s"),
-            row("seconds, first place → last final", "seconds", "{:.1f}"),
-            row("placer alone, orders/s", "place_per_s"),
-            row("Kafka messages", "messages"), row("messages per order", "messages_per_order",
-                                                   "{:.1f}"),
-            row("messages/s", "messages_per_s"), outcomes,
-            row("CPU s per order (services)", "cpu_per_order", "{:.4f}"),
-            row("CPU s per order (+ placer, broker)", "cpu_per_order_all", "{:.4f}")]
-    title = f"pipeline: a burst of {some['orders']:,} orders per flow ({result['run']['store']})"
-    return title, ["", *flows], rows
-
-
-def _latency(result: Document) -> tuple[str, list[str], list[list[Any]]]:
-    flows = result["latency"]
-    some = next(iter(flows.values()))
-    rows = [[label, *(f"{flows[f][key]:.0f}" for f in flows)]
-            for label, key in (("p50 ms", "p50_ms"), ("p95 ms", "p95_ms"), ("p99 ms", "p99_ms"),
-                               ("max ms", "max_ms"))]
-    rows += [["orders", *(flows[f]["orders"] for f in flows)],
-             ["achieved orders/s", *(f"{flows[f]['achieved_rate']:.1f}" for f in flows)]]
-    title = (f"latency: place → final at {some['rate']:g} orders/s for {some['duration']:g} s"
-             " (event times)")
-    return title, ["", *flows], rows
-
-
-def _ratios(result: Document) -> tuple[str, list[str], list[list[Any]]]:
-    ratios = result["ratios"]
-    rows = [["pipeline msgs/s ÷ raw Kafka records/s",
-             *(f"{ratios[f]['kafka']:.1%}" for f in ratios)],
-            [f"pipeline msgs/s ÷ raw {result['run']['store']} events/s",
-             *(f"{ratios[f]['store']:.1%}" for f in ratios)]]
-    return "ratios", ["", *ratios], rows
-
-
-def _cpu(result: Document) -> tuple[str, list[str], list[list[Any]]]:
-    flows = result["pipeline"]
-    names = sorted({n for f in flows.values() for n in f["cpu_seconds"]})
-    rows = [[name, *(f"{flows[f]['cpu_seconds'].get(name, 0) / flows[f]['orders'] * 1000:.2f}"
-                     for f in flows)] for name in names]
-    return "CPU milliseconds per order during the burst, by process", ["process", *flows], rows
-
-
-def _memory(result: Document) -> tuple[str, list[str], list[list[Any]]]:
-    rows = [[name, f"{mib:.0f}"] for name, mib in result["memory_mib"].items()]
-    return "peak memory per process (VmHWM)", ["process", "MiB"], rows
-
-
-def _targets(result: Document) -> tuple[str, list[str], list[list[Any]]]:
-    rows = [[t["name"], t["target"], _figure(t), "met" if t["met"] else "NOT met"]
-            for t in result["targets"]]
-    return "targets (issue 7)", ["target", "wanted", "measured", "verdict"], rows
-
-
-def _figure(target: dict[str, Any]) -> str:
-    value = target["measured"]
-    return f"{value:.1%}" if target["unit"] == "×" else f"{value:,.0f} {target['unit']}"

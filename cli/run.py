@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Annotated
 
 import typer
@@ -9,6 +10,7 @@ import typer
 from cli.context import app_of
 from cli.output import console, table
 from services.bootstrap import SERVICES, Orderflow
+from services.runner import install_stop_handlers
 from services.supervisor import Child, Supervisor
 
 ServiceNames = Annotated[list[str], typer.Argument(
@@ -21,10 +23,15 @@ def run(ctx: typer.Context, services: ServiceNames) -> None:
     if unknown:
         raise typer.BadParameter(f"unknown service {unknown[0]!r}; choose from "
                                  f"{', '.join(SERVICES)}", param_hint="SERVICE")
+    if len(services) == 1:
+        stop = threading.Event()
+        install_stop_handlers(stop)  # before the slow start-up: a SIGTERM now is clean too
+        orderflow = app_of(ctx)
+        _preflight(orderflow, services)
+        process = orderflow.service_process(services[0], stop)
+        raise typer.Exit(0 if stop.is_set() else process.serve())
     orderflow = app_of(ctx)
     _preflight(orderflow, services)
-    if len(services) == 1:
-        raise typer.Exit(orderflow.service_process(services[0]).serve())
     _supervise(orderflow, services)
 
 

@@ -6,6 +6,7 @@ here runs at import time.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -107,7 +108,7 @@ class Orderflow:
                 return ServicePlan("projector", None, projector.topics, projector.handle)
         raise UnknownService(f"unknown service {service!r}; choose from {', '.join(SERVICES)}")
 
-    def service_process(self, service: str) -> ServiceProcess:
+    def service_process(self, service: str, stop: threading.Event | None = None) -> ServiceProcess:
         plan = self.plan(service)
         relay = self.relay(plan.relay_store).run if plan.relay_store else None
         consumer = None
@@ -116,7 +117,7 @@ class Orderflow:
                                        bootstrap=self.settings.bootstrap_servers,
                                        group=self.group(service), topics=plan.topics,
                                        handler=plan.handler, name=service)
-        return ServiceProcess(plan, relay, consumer)
+        return ServiceProcess(plan, relay, consumer, stop)
 
     def read_models(self) -> ReadModels:
         return ReadModels(self.store("projector"))

@@ -33,15 +33,14 @@ class ServicePlan:
 
 class ServiceProcess:
     def __init__(self, plan: ServicePlan, relay: Callable[[threading.Event], None] | None,
-                 consumer: ConsumerRuntime | None) -> None:
+                 consumer: ConsumerRuntime | None, stop: threading.Event | None = None) -> None:
         self.plan, self.relay, self.consumer = plan, relay, consumer
-        self.stop = threading.Event()
+        self.stop = stop or threading.Event()
         self.failed: list[BaseException] = []
 
     def serve(self) -> int:
         """Run until SIGINT/SIGTERM (or a part fails); return the process exit code."""
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, self._on_signal)
+        install_stop_handlers(self.stop)
         threads = [threading.Thread(target=self._guard, args=(target,), name=name, daemon=True)
                    for name, target in self._parts()]
         for thread in threads:
@@ -67,6 +66,10 @@ class ServiceProcess:
         return parts
 
     def _tick(self) -> None:
+        if self.consumer is not None:  # judge deadlines only once the backlog is applied
+            while not self.consumer.caught_up.wait(0.2):
+                if self.stop.is_set():
+                    return
         while not self.stop.is_set():
             busy = sum(ticker() for ticker in self.plan.tickers)
             self.stop.wait(0.0 if busy else 0.2)
@@ -80,6 +83,14 @@ class ServiceProcess:
             self.failed.append(exc)
             self.stop.set()
 
-    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        logger.info("%s: %s received, stopping", self.plan.name, signal.Signals(signum).name)
-        self.stop.set()
+
+
+def install_stop_handlers(stop: threading.Event) -> None:
+    """SIGINT/SIGTERM set `stop`; installed before the slow start-up, so a service
+    stopped while starting still exits cleanly."""
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        logger.info("%s received, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, on_signal)

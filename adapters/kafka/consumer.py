@@ -71,6 +71,8 @@ class ConsumerRuntime:
             **(client_overrides or {})})
         self.dead_letters = DeadLetters(bootstrap, group)
         self._next: dict[tuple[str, int], int] = {}  # applied positions of owned partitions
+        self._targets: dict[tuple[str, int], int] = {}  # high watermarks at first assignment
+        self.caught_up = threading.Event()  # the backlog found at start is applied
         self.rebalances = 0
         self.processed = 0
 
@@ -87,6 +89,7 @@ class ConsumerRuntime:
     def poll_once(self, timeout: float) -> int:
         """Handle one batch: block for the first record, then drain what is fetched."""
         first = self.consumer.poll(timeout)
+        self._check_caught_up()
         if first is None:
             return 0
         batch = [first, *self.consumer.consume(num_messages=self.batch_size - 1, timeout=0)]
@@ -94,6 +97,15 @@ class ConsumerRuntime:
         if records:
             self._apply(records)
         return len(records)
+
+    def _check_caught_up(self) -> None:
+        """Timers must not fire on a backlog: after a restart, replies that arrived
+        while the service was down are applied before any deadline is judged."""
+        if self.caught_up.is_set() or not self._targets:
+            return
+        if all(self._next.get(key, 0) >= high for key, high in self._targets.items()):
+            logger.info("%s: caught up with the backlog found at start", self.name)
+            self.caught_up.set()
 
     def close(self) -> None:
         self.consumer.close()  # leaves the group; partitions move on now, not after a timeout
@@ -189,8 +201,15 @@ class ConsumerRuntime:
             tp.offset = stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
             self._next[(tp.topic, tp.partition)] = stored.get((tp.topic, tp.partition), 0)
         consumer.assign(partitions)
+        if not self.caught_up.is_set():
+            self._targets = {key: self._high(consumer, key) for key in keys}
         logger.info("%s: assigned %s", self.name,
                     ", ".join(f"{t}[{p}]@{stored.get((t, p), 0)}" for t, p in keys) or "nothing")
+
+    @staticmethod
+    def _high(consumer: Consumer, key: tuple[str, int]) -> int:
+        _low, high = consumer.get_watermark_offsets(TopicPartition(*key), timeout=10)
+        return int(high)
 
     def _stored_positions(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
         for attempt in range(1, 31):
@@ -207,4 +226,5 @@ class ConsumerRuntime:
         self.rebalances += 1
         for tp in partitions:
             self._next.pop((tp.topic, tp.partition), None)
+            self._targets.pop((tp.topic, tp.partition), None)
         logger.info("%s: revoked %d partitions", self.name, len(partitions))

@@ -4,6 +4,7 @@ and the CPU time of every process while it ran."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from projections.tables import stamp
@@ -19,6 +20,7 @@ class BurstResult:
     flow: str
     orders: int
     seconds: float            # first place → last final status
+    visible_seconds: float    # first place → every order final in order_view (polled)
     orders_per_s: float
     place_per_s: float        # how fast the placer alone went
     messages: int             # records appended to the run's topics
@@ -44,14 +46,16 @@ def burst(rig: Rig, flow: str, count: int) -> BurstResult:
     orders = rig.app.orders()
     since = stamp(system_clock())
     marks, cpu = rig.marks.total(), cpu_snapshot(rig.pids)
+    began = time.monotonic()
     place_rate = rig.workload.burst(
         orders, flow, count, lambda n: rig.reporter.progress(f"{flow}: burst placed", n, count))
     rig.await_settled(flow, since, count, f"{flow}: burst final")
+    visible = time.monotonic() - began
     messages = rig.quiesce() - marks
     spent = cpu_delta(cpu, cpu_snapshot(rig.pids))
     times = rig.board.times(flow, since)
     seconds = max(1e-6, (max(f for _, f in times) - min(p for p, _ in times)).total_seconds())
     services = sum(v for k, v in spent.items() if k not in SERVICE_ONLY)
-    return BurstResult(flow, count, seconds, count / seconds, place_rate, messages,
+    return BurstResult(flow, count, seconds, visible, count / seconds, place_rate, messages,
                        messages / seconds, messages / count, rig.board.outcomes(flow, since),
                        spent, services / count, sum(spent.values()) / count)

@@ -13,7 +13,7 @@ from services.bench.store import Board
 from services.bench.workload import Workload
 from services.bootstrap import Orderflow
 
-POLL = 0.1  # seconds between progress polls (waiting is polling, never a fixed sleep)
+POLL = 0.25  # seconds between polls: the figures come from event times, not from polling
 
 
 class Reporter(Protocol):

@@ -8,18 +8,17 @@ schemas and data are removed unless kept, and a failed run keeps its logs.
 from __future__ import annotations
 
 import os
-import platform
 import shutil
 import time
 import uuid
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
 
 from adapters.kafka.topics import topic_specs
 from adapters.settings import Settings
 from services.bench import kafka
 from services.bench.config import FLOWS, ORDER_TIMEOUT, STEP_TIMEOUT, BenchConfig
+from services.bench.env import child_environ, machine, run_settings
 from services.bench.latency import LatencyResult, light_load
 from services.bench.pipeline import BurstResult, burst, warm_up
 from services.bench.procs import Fleet, peak_rss_mib
@@ -69,7 +68,8 @@ class Bench:
             memory = {name: peak_rss_mib(pid) for name, pid in rig.pids.items()}
         finally:
             rig.marks.close()
-        meta |= {"finished_at": _now(), "seconds": time.monotonic() - began}
+        meta |= {"finished_at": _now(), "seconds": time.monotonic() - began,
+                 "load_after": os.getloadavg()[0]}
         return document(meta, kafka_base, stores, bursts, latencies, memory)
 
     def _prepare(self, app: Orderflow) -> Workload:
@@ -136,6 +136,7 @@ class Bench:
     def _meta(self, settings: Settings, started_broker: bool) -> Document:
         config = asdict(self.config) | {"postgres_url": bool(self._postgres_url())}
         return {"id": self.tag, "started_at": _now(), "machine": machine(),
+                "load_before": os.getloadavg()[0],
                 "store": "postgresql" if settings.is_postgres else "sqlite",
                 "broker": settings.bootstrap_servers, "broker_started": started_broker,
                 "topic_prefix": settings.topic_prefix, "config": config,
@@ -152,44 +153,6 @@ class Bench:
             drop_schemas(url, f"bench_{self.tag}")
         if remove_data:
             shutil.rmtree(settings.data_dir, ignore_errors=True)
-
-
-def run_settings(base: Settings, tag: str, address: str) -> Settings:
-    """A fresh topic prefix (hence groups and schemas) and a fresh data dir."""
-    return replace(base, bootstrap_servers=address, topic_prefix=f"bench-{tag}.",
-                   data_dir=(base.data_dir / "bench" / tag).resolve(),
-                   database_url=base.database_url if base.is_postgres else None,
-                   order_timeout=ORDER_TIMEOUT, step_timeout=STEP_TIMEOUT)
-
-
-def child_environ(settings: Settings) -> dict[str, str]:
-    """The run's settings as the environment of `orderflow run SERVICE`."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("ORDERFLOW_", "KAFKA_BOOTSTRAP"))}
-    env |= {"KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-            "ORDERFLOW_DATA_DIR": str(settings.data_dir),
-            "ORDERFLOW_TOPIC_PREFIX": settings.topic_prefix,
-            "ORDERFLOW_CACHE_DIR": str(settings.cache_dir),
-            "ORDERFLOW_ORDER_TIMEOUT": str(settings.order_timeout.total_seconds()),
-            "ORDERFLOW_STEP_TIMEOUT": str(settings.step_timeout.total_seconds())}
-    if settings.database_url is not None:
-        env["ORDERFLOW_DATABASE_URL"] = settings.database_url
-    return env
-
-
-def machine() -> dict[str, Any]:
-    model = next((line.split(":", 1)[1].strip() for line in _cpuinfo()
-                  if line.startswith("model name")), platform.processor())
-    return {"cpus": os.cpu_count(), "cpu": model, "platform": platform.platform(),
-            "python": platform.python_version()}
-
-
-def _cpuinfo() -> list[str]:
-    try:
-        with open("/proc/cpuinfo") as info:
-            return info.read().splitlines()
-    except OSError:
-        return []
 
 
 def _now() -> str:

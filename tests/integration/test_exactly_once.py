@@ -115,8 +115,9 @@ def running(env: Env, logs: FilePath) -> Iterator[RunningSystem]:
 
 def exit_code(system: RunningSystem, service: str, timeout: float = 60) -> int:
     """Wait for a service to die on its own (an injected fault); forget its process."""
-    process = system.processes.pop(service)
+    process = system.processes[service]
     wait_until(lambda: process.poll() is not None, timeout, f"{service} to exit")
+    del system.processes[service]
     return int(process.returncode)
 
 

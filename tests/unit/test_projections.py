@@ -141,7 +141,9 @@ def test_values_the_tables_cannot_hold_are_unhandleable_not_a_database_error() -
 
 
 def test_topics_and_services() -> None:
-    assert PROJECTOR.topics == ["t.orders", "t.inventory", "t.payments", "t.shipping"]
+    assert PROJECTOR.topics == [
+        "t.orders", "t.inventory", "t.payments", "t.shipping", "t.sagas", "t.orders.commands",
+        "t.inventory.commands", "t.payments.commands", "t.shipping.commands"]
     assert [PROJECTOR.service_of(t) for t in ("t.orders", "t.payments", "t.inventory.commands")
             ] == ["order", "payment", "orchestrator"]
 

@@ -1,0 +1,111 @@
+"""The bench's result document as tables for people: (title, columns, rows) each."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.bench.config import FLOWS
+from services.bench.results import Document
+
+Section = tuple[str, list[str], list[list[Any]]]
+
+
+def sections(result: Document) -> list[Section]:
+    return [_run(result), _baselines(result), _pipeline(result), _latency(result),
+            _ratios(result), _cpu(result), _memory(result), _targets(result)]
+
+
+def _run(result: Document) -> Section:
+    run, machine, config = result["run"], result["run"]["machine"], result["run"]["config"]
+    sizes = (f"warm-up {config['warmup']:,}/flow, burst {config['orders']:,}/flow, light load "
+             f"{config['rate']:g}/s × {config['duration']:g} s, raw Kafka "
+             f"{config['raw_records']:,} records, raw store {config['store_events']:,} events")
+    rows = [["machine", f"{machine['cpus']} CPUs, {machine['cpu']}, {machine['platform']}"],
+            ["python", machine["python"]], ["store", run["store"]],
+            ["broker", run["broker"]], ["topic prefix", run["topic_prefix"]], ["sizes", sizes],
+            ["saga timeouts", f"order {run['order_timeout_s']:g} s, step "
+                              f"{run['step_timeout_s']:g} s (generous: capacity, not expiry)"],
+            ["load average (1 min)", f"{run['load_before']:.1f} before, "
+                                     f"{run['load_after']:.1f} after (other work skews figures)"],
+            ["took", f"{run['seconds']:.0f} s"]]
+    return "bench run", ["", ""], rows
+
+
+def _baselines(result: Document) -> Section:
+    kafka = result["baselines"]["kafka"]
+    rows = [[f"Kafka produce → consume ({kafka['records']:,} × {kafka['record_bytes']} B)",
+             f"{kafka['end_to_end_per_s']:,.0f} records/s",
+             f"produce {kafka['produce_per_s']:,.0f}/s, consume {kafka['consume_per_s']:,.0f}/s"]]
+    for kind, store in result["baselines"]["store"].items():
+        rows.append([f"{kind} append_many ({store['events']:,} events, {store['batch']} per tx)",
+                     f"{store['rows_per_s']:,.0f} rows/s",
+                     f"{store['events_per_s']:,.0f} events (event + outbox row)/s"])
+    return "raw baselines (same run, services not yet started)", ["", "rate", "detail"], rows
+
+
+def _pipeline(result: Document) -> Section:
+    flows = result["pipeline"]
+    some = next(iter(flows.values()))
+
+    def row(label: str, key: str, fmt: str = "{:,.0f}") -> list[Any]:
+        return [label, *(fmt.format(flows[f][key]) for f in FLOWS if f in flows)]
+
+    outcomes = ["outcomes", *(", ".join(f"{k} {v}" for k, v in flows[f]["outcomes"].items())
+                              for f in FLOWS if f in flows)]
+    rows = [row("orders/s to a final status", "orders_per_s"),
+            row("seconds, first place → last final", "seconds", "{:.1f}"),
+            row("seconds until all final in order_view", "visible_seconds", "{:.1f}"),
+            row("placing rate (one placer process), orders/s", "place_per_s"),
+            row("Kafka messages", "messages"), row("messages per order", "messages_per_order",
+                                                   "{:.1f}"),
+            row("messages/s", "messages_per_s"), outcomes,
+            row("CPU s per order (services)", "cpu_per_order", "{:.4f}"),
+            row("CPU s per order (+ placer, broker)", "cpu_per_order_all", "{:.4f}")]
+    title = f"pipeline: a burst of {some['orders']:,} orders per flow ({result['run']['store']})"
+    return title, ["", *flows], rows
+
+
+def _latency(result: Document) -> Section:
+    flows = result["latency"]
+    some = next(iter(flows.values()))
+    rows = [[label, *(f"{flows[f][key]:.0f}" for f in flows)]
+            for label, key in (("p50 ms", "p50_ms"), ("p95 ms", "p95_ms"), ("p99 ms", "p99_ms"),
+                               ("max ms", "max_ms"))]
+    rows += [["orders", *(flows[f]["orders"] for f in flows)],
+             ["achieved orders/s", *(f"{flows[f]['achieved_rate']:.1f}" for f in flows)]]
+    title = (f"latency: place → final at {some['rate']:g} orders/s for {some['duration']:g} s"
+             " (event times)")
+    return title, ["", *flows], rows
+
+
+def _ratios(result: Document) -> Section:
+    ratios = result["ratios"]
+    rows = [["pipeline msgs/s ÷ raw Kafka records/s",
+             *(f"{ratios[f]['kafka']:.1%}" for f in ratios)],
+            [f"pipeline msgs/s ÷ raw {result['run']['store']} events/s",
+             *(f"{ratios[f]['store']:.1%}" for f in ratios)]]
+    return "ratios", ["", *ratios], rows
+
+
+def _cpu(result: Document) -> Section:
+    flows = result["pipeline"]
+    names = sorted({n for f in flows.values() for n in f["cpu_seconds"]})
+    rows = [[name, *(f"{flows[f]['cpu_seconds'].get(name, 0) / flows[f]['orders'] * 1000:.2f}"
+                     for f in flows)] for name in names]
+    return "CPU milliseconds per order during the burst, by process", ["process", *flows], rows
+
+
+def _memory(result: Document) -> Section:
+    rows = [[name, f"{mib:.0f}"] for name, mib in result["memory_mib"].items()]
+    return "peak memory per process (VmHWM)", ["process", "MiB"], rows
+
+
+def _targets(result: Document) -> Section:
+    rows = [[t["name"], t["target"], _figure(t), "met" if t["met"] else "NOT met"]
+            for t in result["targets"]]
+    return "targets (issue 7)", ["target", "wanted", "measured", "verdict"], rows
+
+
+def _figure(target: dict[str, Any]) -> str:
+    value = target["measured"]
+    return f"{value:.1%}" if target["unit"] == "×" else f"{value:,.0f} {target['unit']}"
