@@ -18,6 +18,7 @@ import orjson
 import sqlalchemy as sa
 from confluent_kafka import KafkaError, Message, Producer
 from sqlalchemy import Engine, event
+from sqlalchemy.exc import DBAPIError
 
 from adapters import faults
 from adapters.kafka.admin import quiet_client_config
@@ -71,7 +72,13 @@ class OutboxRelay:
     def run(self, stop: threading.Event) -> None:
         idle = 0
         while not stop.is_set():
-            published = self.publish_pending()
+            try:
+                published = self.publish_pending()
+            except DBAPIError as exc:  # the store is unavailable: wait, the rows are safe
+                logger.error("%s: store unavailable (%s), retrying", self.name,
+                             type(exc).__name__)
+                stop.wait(1.0)
+                continue
             if published >= self.batch_size:
                 continue
             idle = 0 if published else min(idle + 1, len(IDLE_WAITS) - 1)

@@ -13,7 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 
+from sqlalchemy.exc import DBAPIError
+
 from adapters.kafka.consumer import ConsumerRuntime, Handler
+from adapters.sql.event_store import ConcurrencyError
 
 logger = logging.getLogger(__name__)
 
@@ -66,12 +69,17 @@ class ServiceProcess:
         return parts
 
     def _tick(self) -> None:
-        if self.consumer is not None:  # judge deadlines only once the backlog is applied
-            while not self.consumer.caught_up.wait(0.2):
-                if self.stop.is_set():
-                    return
         while not self.stop.is_set():
-            busy = sum(ticker() for ticker in self.plan.tickers)
+            if self.consumer is not None and not self.consumer.caught_up.is_set():
+                self.stop.wait(0.1)  # judge deadlines only once the backlog is applied
+                continue
+            try:
+                busy = sum(ticker() for ticker in self.plan.tickers)
+            except (DBAPIError, ConcurrencyError) as exc:
+                logger.error("%s: timers failed (%s), retrying", self.plan.name,
+                             type(exc).__name__)
+                busy = 0
+                self.stop.wait(1.0)
             self.stop.wait(0.0 if busy else 0.2)
 
     def _guard(self, target: Callable[[], None]) -> None:

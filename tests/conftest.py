@@ -123,3 +123,29 @@ def _drop_schemas(url: str, used_prefix: str) -> None:
 def system_store() -> str:
     """The store the system-level integration tests run on (ORDERFLOW_TEST_STORE)."""
     return os.environ.get("ORDERFLOW_TEST_STORE", "sqlite")
+
+
+STORES = ("sqlite", "postgresql")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With ORDERFLOW_TEST_STORE set (as each of CI's two runs does), tests written for
+    both stores run only for that one; the other run covers the other store."""
+    chosen = os.environ.get("ORDERFLOW_TEST_STORE")
+    if chosen not in STORES:
+        return
+    keep, drop = [], []
+    for item in items:
+        (drop if _other_store(item, chosen) else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def _other_store(item: pytest.Item, chosen: str) -> bool:
+    marker = item.get_closest_marker("store")
+    if marker is not None:
+        return bool(marker.args[0] != chosen)
+    callspec = getattr(item, "callspec", None)
+    params = callspec.params.values() if callspec is not None else ()
+    return any(value in STORES and value != chosen for value in params)

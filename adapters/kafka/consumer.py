@@ -71,7 +71,7 @@ class ConsumerRuntime:
             **(client_overrides or {})})
         self.dead_letters = DeadLetters(bootstrap, group)
         self._next: dict[tuple[str, int], int] = {}  # applied positions of owned partitions
-        self._targets: dict[tuple[str, int], int] = {}  # high watermarks at first assignment
+        self._targets: dict[tuple[str, int], int] | None = None  # high watermarks at assignment
         self.caught_up = threading.Event()  # the backlog found at start is applied
         self.rebalances = 0
         self.processed = 0
@@ -80,9 +80,17 @@ class ConsumerRuntime:
         self.consumer.subscribe(self.topics, on_assign=self._on_assign,
                                 on_revoke=self._on_revoke, on_lost=self._on_revoke)
         logger.info("%s: group %s consuming %s", self.name, self.group, ", ".join(self.topics))
+        failures = 0
         try:
             while not stop.is_set():
-                self.poll_once(timeout=0.2)
+                try:
+                    self.poll_once(timeout=0.2)
+                    failures = 0
+                except (DBAPIError, ConcurrencyError) as exc:  # the batch is rolled back
+                    failures += 1
+                    logger.error("%s: batch failed (%s), retrying: %s", self.name,
+                                 type(exc).__name__, str(exc).splitlines()[0][:200])
+                    stop.wait(min(5.0, 0.1 * 2**failures))
         finally:
             self.close()
 
@@ -101,8 +109,8 @@ class ConsumerRuntime:
     def _check_caught_up(self) -> None:
         """Timers must not fire on a backlog: after a restart, replies that arrived
         while the service was down are applied before any deadline is judged."""
-        if self.caught_up.is_set() or not self._targets:
-            return
+        if self.caught_up.is_set() or self._targets is None:
+            return  # already caught up, or not assigned yet
         if all(self._next.get(key, 0) >= high for key, high in self._targets.items()):
             logger.info("%s: caught up with the backlog found at start", self.name)
             self.caught_up.set()
@@ -201,8 +209,7 @@ class ConsumerRuntime:
             tp.offset = stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
             self._next[(tp.topic, tp.partition)] = stored.get((tp.topic, tp.partition), 0)
         consumer.assign(partitions)
-        if not self.caught_up.is_set():
-            self._targets = {key: self._high(consumer, key) for key in keys}
+        self._targets = {key: self._high(consumer, key) for key in keys}
         logger.info("%s: assigned %s", self.name,
                     ", ".join(f"{t}[{p}]@{stored.get((t, p), 0)}" for t, p in keys) or "nothing")
 
@@ -224,7 +231,8 @@ class ConsumerRuntime:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.rebalances += 1
+        self.caught_up.clear()  # partitions move: deadlines wait until the new owner caught up
+        self._targets = None
         for tp in partitions:
             self._next.pop((tp.topic, tp.partition), None)
-            self._targets.pop((tp.topic, tp.partition), None)
         logger.info("%s: revoked %d partitions", self.name, len(partitions))

@@ -12,7 +12,7 @@ from tests.conftest import MakeEnv
 pytest.register_assert_rewrite("tests.contract.event_store_contract")
 from tests.contract.event_store_contract import EventStoreContract  # noqa: E402
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.store("postgresql")]
 
 
 class TestPostgreSQLEventStore(EventStoreContract):

@@ -13,6 +13,9 @@ pytest.register_assert_rewrite("tests.contract.event_store_contract")
 from tests.contract.event_store_contract import EventStoreContract  # noqa: E402
 
 
+pytestmark = pytest.mark.store("sqlite")
+
+
 class TestSQLiteEventStore(EventStoreContract):
     def make_engine(self, make_env: MakeEnv) -> Engine:
         engine = make_engine(make_env("sqlite").settings, "order")
