@@ -2,71 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from services.bootstrap import Orderflow, bootstrap
+from services.bootstrap import Orderflow
 from tests.conftest import Env, MakeEnv
-from tests.support import run_cli, wait_until
+from tests.integration import saga_world as world
+from tests.integration.saga_world import assert_conserved, final, seeded
+from tests.support import wait_until
 from tests.system import RunningSystem
 
 pytestmark = pytest.mark.kafka
-PARTICIPANTS = ("order", "inventory", "payment", "shipping")
+SERVICES = ("order", "inventory", "payment", "shipping")
 
 
 @pytest.fixture
 def env(kafka: str, make_env: MakeEnv, system_store: str) -> Env:
-    env = make_env(system_store, bootstrap=kafka)
-    env.environ["ORDERFLOW_ORDER_TIMEOUT"] = "4"
-    for args in (["db", "upgrade"], ["topics", "create"], ["stock", "add", "BOOK-1", "10"],
-                 ["stock", "add", "MUG-1", "1"], ["credit", "set", "alice", "1000"],
-                 ["credit", "set", "bob", "1"]):
-        result = run_cli(args, env.environ)
-        assert result.code == 0, result.stderr
-    return env
-
-
-@pytest.fixture
-def system(env: Env, tmp_path: Path) -> Iterator[RunningSystem]:
-    running = RunningSystem(env.environ, tmp_path / "logs")
-    running.start(PARTICIPANTS)
-    yield running
-    assert all(code == 0 for code in running.stop().values())
-
-
-@pytest.fixture
-def app(env: Env) -> Iterator[Orderflow]:
-    orderflow = bootstrap(env.settings)
-    yield orderflow
-    orderflow.close()
+    return seeded(make_env(system_store, bootstrap=kafka), ORDERFLOW_ORDER_TIMEOUT="4")
 
 
 def place(env: Env, *items: str, customer: str = "alice", ship_to: str = "DE") -> str:
-    args = ["place", "--flow", "choreography", "--customer", customer, "--ship-to", ship_to]
-    for item in items:
-        args += ["--item", item]
-    result = run_cli([*args, "--json"], env.environ)
-    assert result.code == 0, result.stderr
-    return str(__import__("json").loads(result.stdout)["order_id"])
-
-
-def final(app: Orderflow, order_id: str, timeout: float = 60) -> tuple[str, str | None]:
-    def settled() -> tuple[str, str | None] | None:
-        order = app.orders().get(order_id)
-        return (order.status.value, order.reason) if order and order.is_terminal else None
-
-    return wait_until(settled, timeout, f"order {order_id} to settle")
-
-
-def assert_conserved(app: Orderflow) -> None:
-    for sku, added in (("BOOK-1", 10), ("MUG-1", 1)):
-        stock = app.inventory().stock(sku)
-        assert stock.available + sum(stock.reserved.values()) == added
-    for customer, limit in (("alice", 100_000), ("bob", 100)):
-        credit = app.payment().credit(customer)
-        assert credit.available + credit.held_cents == credit.limit_cents == limit
+    return world.place(env, "choreography", *items, customer=customer, ship_to=ship_to)
 
 
 def test_every_choreography_path(env: Env, system: RunningSystem, app: Orderflow) -> None:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from domain.saga import Saga
-from services.bootstrap import Orderflow, bootstrap
+from services.bootstrap import Orderflow
 from tests.conftest import Env, MakeEnv
-from tests.integration.test_choreography import assert_conserved
+from tests.integration import saga_world as world
+from tests.integration.saga_world import assert_conserved, final, seeded
 from tests.support import run_cli, wait_until
 from tests.system import RunningSystem
 
@@ -21,46 +21,12 @@ SERVICES = ("order", "inventory", "payment", "shipping", "orchestrator")
 
 @pytest.fixture
 def env(kafka: str, make_env: MakeEnv, system_store: str) -> Env:
-    env = make_env(system_store, bootstrap=kafka)
-    env.environ.update(ORDERFLOW_ORDER_TIMEOUT="6", ORDERFLOW_STEP_TIMEOUT="1")
-    for args in (["db", "upgrade"], ["topics", "create"], ["stock", "add", "BOOK-1", "10"],
-                 ["stock", "add", "MUG-1", "1"], ["credit", "set", "alice", "1000"],
-                 ["credit", "set", "bob", "1"]):
-        result = run_cli(args, env.environ)
-        assert result.code == 0, result.stderr
-    return env
-
-
-@pytest.fixture
-def system(env: Env, tmp_path: Path) -> Iterator[RunningSystem]:
-    running = RunningSystem(env.environ, tmp_path / "logs")
-    running.start(SERVICES)
-    yield running
-    assert all(code == 0 for code in running.stop().values())
-
-
-@pytest.fixture
-def app(env: Env) -> Iterator[Orderflow]:
-    orderflow = bootstrap(env.settings)
-    yield orderflow
-    orderflow.close()
+    return seeded(make_env(system_store, bootstrap=kafka), ORDERFLOW_ORDER_TIMEOUT="6",
+                  ORDERFLOW_STEP_TIMEOUT="1")
 
 
 def place(env: Env, *items: str, customer: str = "alice", ship_to: str = "DE") -> str:
-    args = ["place", "--flow", "orchestration", "--customer", customer, "--ship-to", ship_to]
-    for item in items:
-        args += ["--item", item]
-    result = run_cli([*args, "--json"], env.environ)
-    assert result.code == 0, result.stderr
-    return str(json.loads(result.stdout)["order_id"])
-
-
-def final(app: Orderflow, order_id: str, timeout: float = 60) -> tuple[str, str | None]:
-    def settled() -> tuple[str, str | None] | None:
-        order = app.orders().get(order_id)
-        return (order.status.value, order.reason) if order and order.is_terminal else None
-
-    return wait_until(settled, timeout, f"order {order_id} to settle")
+    return world.place(env, "orchestration", *items, customer=customer, ship_to=ship_to)
 
 
 def saga(app: Orderflow, order_id: str) -> Saga:
