@@ -67,7 +67,7 @@ class ConsumerRuntime:
             **quiet_client_config(bootstrap), "group.id": group,
             "enable.auto.commit": False, "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest", "fetch.wait.max.ms": 10,
-            "session.timeout.ms": 10000, "heartbeat.interval.ms": 1000,
+            "session.timeout.ms": 6000, "heartbeat.interval.ms": 1000,  # dead members go soon
             **(client_overrides or {})})
         self.dead_letters = DeadLetters(bootstrap, group)
         self._next: dict[tuple[str, int], int] = {}  # applied positions of owned partitions
