@@ -8,6 +8,7 @@ skipped with a reason only where neither exists, and never under CI.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
 
 from adapters.kafka.admin import PortState, probe
 from adapters.kafka.broker import LocalBroker
@@ -91,12 +94,14 @@ MakeEnv = Callable[..., Env]
 @pytest.fixture
 def make_env(tmp_path: Path, prefix: str, request: pytest.FixtureRequest) -> Iterator[MakeEnv]:
     schemas: list[tuple[str, str]] = []
+    brokers: set[str] = set()
 
     def make(store: str = "sqlite", bootstrap: str | None = None) -> Env:
         environ = {"ORDERFLOW_DATA_DIR": str(tmp_path / "data"), "ORDERFLOW_TOPIC_PREFIX": prefix,
                    "ORDERFLOW_CACHE_DIR": str(PROJECT_ROOT / ".cache")}
         if bootstrap is not None:
             environ["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
+            brokers.add(bootstrap)
         if store == "postgresql":
             url = request.getfixturevalue("postgres_url")
             environ["ORDERFLOW_DATABASE_URL"] = url
@@ -106,6 +111,21 @@ def make_env(tmp_path: Path, prefix: str, request: pytest.FixtureRequest) -> Ite
     yield make
     for url, used_prefix in schemas:
         _drop_schemas(url, used_prefix)
+    for bootstrap in brokers:
+        _delete_topics(bootstrap, prefix)
+
+
+def _delete_topics(bootstrap: str, used_prefix: str) -> None:
+    """Each test's ~60 partitions go with it: a session broker holding every test's
+    partitions at once runs out of file descriptors."""
+    if probe(bootstrap.split(",")[0], 2.0) is not PortState.KAFKA:
+        return  # a test that stopped or broke its own broker
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    names = [t for t in admin.list_topics(timeout=10).topics if t.startswith(used_prefix)]
+    if names:
+        for future in admin.delete_topics(names, operation_timeout=30).values():
+            with contextlib.suppress(KafkaException):
+                future.result()
 
 
 def _drop_schemas(url: str, used_prefix: str) -> None:

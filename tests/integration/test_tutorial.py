@@ -45,9 +45,9 @@ def test_listen_from_beginning_with_another_status(kafka: str, make_env: MakeEnv
     env = make_env(bootstrap=kafka)
     assert run_cli(["tutorial"], env.environ).stdout == LINE
     shipped = run_cli(["tutorial", "listen", "--from-beginning", "--listen-status", "shipped",
-                       "--timeout", "2"], env.environ)
+                       "--timeout", "6"], env.environ)
     assert shipped.code == 0 and shipped.stdout == ""
-    created = run_cli(["tutorial", "listen", "--from-beginning", "--timeout", "2"], env.environ)
+    created = run_cli(["tutorial", "listen", "--from-beginning", "--timeout", "6"], env.environ)
     assert created.stdout == LINE
 
 
