@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install demo bench test lint unit broker-start broker-stop clean
+.PHONY: install demo bench test lint unit faults broker-start broker-stop clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -31,6 +31,9 @@ unit: $(STAMP)
 
 test: lint
 	$(BIN)/pytest
+
+faults: $(STAMP)
+	ORDERFLOW_FAULT_SCALE=full $(BIN)/pytest tests/faults -s
 
 broker-start: $(STAMP)
 	$(BIN)/orderflow broker start

@@ -64,6 +64,7 @@ class OutboxRelay:
         rows = self._next_batch()
         if not rows:
             return 0
+        faults.point("relay.before_produce")
         delivered = self._produce(rows)
         faults.point("relay.after_produce")
         self._mark(delivered)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+from types import FrameType
 
 import click
-import typer
 
 from adapters.settings import SettingsError
-from cli.app import app
 from domain.errors import OrderflowError
 
 USAGE = 2
@@ -18,10 +18,20 @@ INTERRUPTED = 130
 
 
 def main(argv: list[str] | None = None) -> None:
+    signal.signal(signal.SIGTERM, _stopped_while_starting)
     sys.exit(run(argv))
 
 
+def _stopped_while_starting(_signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)  # nothing has happened yet: stopping now is a clean stop
+
+
 def run(argv: list[str] | None = None) -> int:
+    import typer  # the heavy imports happen here, after main() can already take a SIGTERM
+
+    from cli.app import app
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # commands own their signals from here
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="orderflow", standalone_mode=False)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, Engine
 
+from adapters import faults
 from adapters.codec import Envelope, OrderFacts
 from adapters.kafka.consumer import Incoming
 from adapters.sql.event_store import Context, EventStore
@@ -80,6 +81,7 @@ class Inventory:
         versions = self._versions(stocks) | {reservation_stream(order_id): reservation.version}
         append_decision(self.store, connection, decision, versions, caused_by(cause, self.clock),
                         reservation_stream(order_id))
+        faults.point("compensation")
 
     def add_stock(self, sku: str, quantity: int) -> Stock:
         def work(connection: Connection) -> Stock:

@@ -18,10 +18,12 @@ from typing import get_args
 
 from sqlalchemy import Connection, Engine
 
+from adapters import faults
 from adapters.codec import Envelope
 from adapters.kafka.consumer import Incoming, Unhandleable
 from adapters.sql.event_store import Context, EventStore
 from adapters.sql.timers import clear_timer, due_timers, set_timer
+from domain.commands import ReleaseStock, VoidPayment
 from domain.order_events import OrderPlaced
 from domain.saga import (
     Decision,
@@ -99,6 +101,8 @@ class Orchestrator:
         self.store.send(connection, decision.commands, context)
         for command in decision.commands:
             logger.info("order %s: %s sent", order_id, type(command).__name__)
+            if isinstance(command, ReleaseStock | VoidPayment):
+                faults.point("compensation")
         after = saga
         for event in decision.events:
             after = evolve_saga(after, event)

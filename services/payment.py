@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, Engine
 
+from adapters import faults
 from adapters.codec import Envelope
 from adapters.kafka.consumer import Incoming
 from adapters.sql.event_store import Context, EventStore
@@ -82,6 +83,7 @@ class Payment:
                     credit_stream(payment.customer_id): credit.version}
         append_decision(self.store, connection, decision, versions, caused_by(cause, self.clock),
                         payment_stream(order_id))
+        faults.point("compensation")
 
     def set_credit(self, customer_id: str, limit_cents: int) -> Credit:
         def work(connection: Connection) -> Credit:

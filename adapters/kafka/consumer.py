@@ -18,7 +18,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
@@ -71,6 +78,7 @@ class ConsumerRuntime:
             **(client_overrides or {})})
         self.dead_letters = DeadLetters(bootstrap, group)
         self._next: dict[tuple[str, int], int] = {}  # applied positions of owned partitions
+        self._assigned: list[tuple[str, int]] | None = None
         self._targets: dict[tuple[str, int], int] | None = None  # high watermarks at assignment
         self.caught_up = threading.Event()  # the backlog found at start is applied
         self.rebalances = 0
@@ -86,7 +94,7 @@ class ConsumerRuntime:
                 try:
                     self.poll_once(timeout=0.2)
                     failures = 0
-                except (DBAPIError, ConcurrencyError) as exc:  # the batch is rolled back
+                except (DBAPIError, ConcurrencyError, KafkaException) as exc:  # rolled back
                     failures += 1
                     logger.error("%s: batch failed (%s), retrying: %s", self.name,
                                  type(exc).__name__, str(exc).splitlines()[0][:200])
@@ -109,8 +117,12 @@ class ConsumerRuntime:
     def _check_caught_up(self) -> None:
         """Timers must not fire on a backlog: after a restart, replies that arrived
         while the service was down are applied before any deadline is judged."""
-        if self.caught_up.is_set() or self._targets is None:
+        if self.caught_up.is_set() or self._assigned is None:
             return  # already caught up, or not assigned yet
+        if self._targets is None:  # the broker did not tell at assignment: ask again
+            self._targets = self._watermarks(self.consumer, self._assigned)
+            if self._targets is None:
+                return
         if all(self._next.get(key, 0) >= high for key, high in self._targets.items()):
             logger.info("%s: caught up with the backlog found at start", self.name)
             self.caught_up.set()
@@ -209,14 +221,21 @@ class ConsumerRuntime:
             tp.offset = stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
             self._next[(tp.topic, tp.partition)] = stored.get((tp.topic, tp.partition), 0)
         consumer.assign(partitions)
-        self._targets = {key: self._high(consumer, key) for key in keys}
+        self._assigned = keys
+        self._targets = self._watermarks(consumer, keys)
         logger.info("%s: assigned %s", self.name,
                     ", ".join(f"{t}[{p}]@{stored.get((t, p), 0)}" for t, p in keys) or "nothing")
 
-    @staticmethod
-    def _high(consumer: Consumer, key: tuple[str, int]) -> int:
-        _low, high = consumer.get_watermark_offsets(TopicPartition(*key), timeout=10)
-        return int(high)
+    def _watermarks(self, consumer: Consumer,
+                    keys: list[tuple[str, int]]) -> dict[tuple[str, int], int] | None:
+        """High watermarks of the assigned partitions, or None while the broker cannot
+        say (a leader moving): raising here would kill the consumer inside a callback."""
+        try:
+            return {key: int(consumer.get_watermark_offsets(TopicPartition(*key), timeout=5)[1])
+                    for key in keys}
+        except KafkaException as exc:
+            logger.warning("%s: watermarks unavailable (%s); asking again later", self.name, exc)
+            return None
 
     def _stored_positions(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
         for attempt in range(1, 31):
@@ -232,6 +251,7 @@ class ConsumerRuntime:
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.rebalances += 1
         self.caught_up.clear()  # partitions move: deadlines wait until the new owner caught up
+        self._assigned = None
         self._targets = None
         for tp in partitions:
             self._next.pop((tp.topic, tp.partition), None)

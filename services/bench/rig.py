@@ -33,14 +33,16 @@ class Rig:
     stall_timeout: float
 
     def await_settled(self, flow: str, since: str, expected: int, label: str) -> None:
-        """Poll order_view until `expected` of this phase's orders are final."""
-        done, last, changed = 0, -1, time.monotonic()
+        """Poll order_view until `expected` of this phase's orders are final. Stuck means
+        neither that count nor the projector's position moved for `stall_timeout`."""
+        done, last, changed = 0, (-1, -1), time.monotonic()
         while done < expected:
             self.fleet.check()
             done = self.board.settled(flow, since)
             self.reporter.progress(label, done, expected)
-            if done != last:
-                last, changed = done, time.monotonic()
+            now = (done, self.board.position())
+            if now != last:
+                last, changed = now, time.monotonic()
             elif time.monotonic() - changed > self.stall_timeout:
                 raise BenchError(f"{label}: stuck at {done} of {expected} for "
                                  f"{self.stall_timeout:.0f}s; see {self.fleet.log_dir}")

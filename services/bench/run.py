@@ -7,6 +7,7 @@ schemas and data are removed unless kept, and a failed run keeps its logs.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import time
@@ -14,6 +15,7 @@ import uuid
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 
+from adapters.kafka.errors import BrokerError
 from adapters.kafka.topics import topic_specs
 from adapters.settings import Settings
 from services.bench import kafka
@@ -27,6 +29,8 @@ from services.bench.rig import Reporter, Rig
 from services.bench.store import Board, StoreBaseline, drop_schemas, store_baseline
 from services.bench.workload import Placed, Workload, sample_orders, sample_record
 from services.bootstrap import SERVICES, Orderflow, bootstrap
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -60,7 +64,7 @@ class Bench:
         workload = self._prepare(app)
         kafka_base, stores = self._baselines(app)
         fleet.start()
-        app.wait_for_groups(list(SERVICES), timeout=90)
+        _await_groups(app, fleet)
         self.reporter.note(f"{len(SERVICES)} services running; logs in {fleet.log_dir}")
         rig = self._rig(app, fleet, workload)
         try:
@@ -144,15 +148,32 @@ class Bench:
                 "step_timeout_s": STEP_TIMEOUT.total_seconds()}
 
     def _clean(self, settings: Settings, remove_data: bool) -> None:
+        """Remove what the run made; a failure here is logged, never masks the run's own."""
         if self.config.keep:
             self.reporter.note(f"kept topics {settings.topic_prefix}* and {settings.data_dir}")
             return
-        kafka.delete_topics(settings.bootstrap_servers, f"bench-{self.tag}")
-        url = self._postgres_url()
-        if url:
-            drop_schemas(url, f"bench_{self.tag}")
+        try:
+            kafka.delete_topics(settings.bootstrap_servers, f"bench-{self.tag}")
+            url = self._postgres_url()
+            if url:
+                drop_schemas(url, f"bench_{self.tag}")
+        except Exception as exc:
+            logger.warning("bench %s: cleaning up failed: %s", self.tag, exc)
         if remove_data:
             shutil.rmtree(settings.data_dir, ignore_errors=True)
+
+
+def _await_groups(app: Orderflow, fleet: Fleet, timeout: float = 90.0) -> None:
+    """Every service's consumer group joined; a service that died says so at once."""
+    deadline = time.monotonic() + timeout
+    while True:
+        fleet.check()
+        try:
+            app.wait_for_groups(list(SERVICES), timeout=5)
+            return
+        except BrokerError:
+            if time.monotonic() > deadline:
+                raise
 
 
 def _now() -> str:

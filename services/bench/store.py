@@ -16,6 +16,7 @@ from adapters.settings import Settings
 from adapters.sql import migrate
 from adapters.sql.engine import READONLY, make_engine, schema_name
 from adapters.sql.event_store import Context, EventStore
+from adapters.sql.tables import consumer_positions
 from domain.streams import order_stream
 from projections.tables import order_view
 from services.bench.workload import Placed
@@ -96,6 +97,13 @@ class Board:
             rows = connection.execute(query).all()
         return [(datetime.fromisoformat(r.created_at), datetime.fromisoformat(r.updated_at))
                 for r in rows]
+
+    def position(self) -> int:
+        """How far the projector has read, summed over its partitions: it moves while
+        a backlog is worked through even when no order has reached its final status."""
+        query = sa.select(sa.func.coalesce(sa.func.sum(consumer_positions.c.next_offset), 0))
+        with self._reading() as connection:
+            return int(connection.execute(query).scalar_one())
 
     def _reading(self) -> Connection:
         return self.engine.connect().execution_options(**READONLY)

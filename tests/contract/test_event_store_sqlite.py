@@ -12,7 +12,6 @@ from tests.conftest import MakeEnv
 pytest.register_assert_rewrite("tests.contract.event_store_contract")
 from tests.contract.event_store_contract import EventStoreContract  # noqa: E402
 
-
 pytestmark = pytest.mark.store("sqlite")
 
 

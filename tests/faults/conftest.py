@@ -1,0 +1,56 @@
+"""Fixtures of the fault suite: a seeded environment, the app, the fleet, the figures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path as FilePath
+
+import pytest
+
+from services.bootstrap import Orderflow
+from tests.conftest import Env, MakeEnv
+from tests.faults.checks import Figures
+from tests.faults.harness import Fleet, seeded
+from tests.faults.harness import fleet as running_fleet
+from tests.faults.scale import scale
+from tests.integration.test_exactly_once import Broker, opened
+
+
+@pytest.fixture
+def seeded_env(kafka: str, make_env: MakeEnv, system_store: str) -> tuple[Env, dict[str, int]]:
+    return seeded(make_env, kafka, system_store)
+
+
+@pytest.fixture
+def env(seeded_env: tuple[Env, dict[str, int]]) -> Env:
+    return seeded_env[0]
+
+
+@pytest.fixture
+def added(seeded_env: tuple[Env, dict[str, int]]) -> dict[str, int]:
+    return seeded_env[1]
+
+
+@pytest.fixture
+def app(env: Env) -> Iterator[Orderflow]:
+    with opened(env) as orderflow:
+        yield orderflow
+
+
+@pytest.fixture
+def fleet(env: Env, tmp_path: FilePath) -> Iterator[Fleet]:
+    yield from running_fleet(env, tmp_path / "logs")
+
+
+@pytest.fixture
+def broker(kafka: str) -> Broker:
+    return Broker(kafka)
+
+
+@pytest.fixture
+def figures(request: pytest.FixtureRequest, system_store: str) -> Iterator[Figures]:
+    name = request.node.name.removeprefix("test_")
+    recorded = Figures(name, system_store, scale().name)
+    yield recorded
+    if recorded.facts:
+        recorded.publish()
