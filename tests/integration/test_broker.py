@@ -14,7 +14,7 @@ from adapters.kafka.topics import TopicSpec
 from adapters.settings import PROJECT_ROOT
 from tests.support import free_port_pair, run_cli
 
-pytestmark = pytest.mark.kafka
+pytestmark = [pytest.mark.kafka, pytest.mark.store_independent]
 CACHE = PROJECT_ROOT / ".cache"
 
 

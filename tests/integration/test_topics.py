@@ -9,7 +9,7 @@ from adapters.kafka.topics import topic_specs
 from tests.conftest import MakeEnv
 from tests.support import run_cli
 
-pytestmark = pytest.mark.kafka
+pytestmark = [pytest.mark.kafka, pytest.mark.store_independent]
 
 
 def test_topics_create_is_idempotent_and_prefixed(kafka: str, make_env: MakeEnv,

@@ -9,7 +9,7 @@ from confluent_kafka import Producer
 from tests.conftest import MakeEnv
 from tests.support import CLI, run_cli
 
-pytestmark = pytest.mark.kafka
+pytestmark = [pytest.mark.kafka, pytest.mark.store_independent]
 LINE = "Order order-123 received with status created\n"
 
 
