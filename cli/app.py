@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from cli import (
+    bench,
     broker,
     catalog,
     compare,
@@ -50,6 +51,7 @@ app.add_typer(projections.app, name="projections")
 app.add_typer(sagas.app, name="sagas")
 app.command("compare")(compare.compare)
 app.command("demo")(demo.demo)
+app.command("bench")(bench.bench)
 
 
 @app.callback()
