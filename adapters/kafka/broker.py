@@ -123,8 +123,9 @@ class LocalBroker:
         if (self.home / "data" / "meta.properties").exists():
             return  # formatted on first start; data survives stop/start
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        # `--cluster-id=ID`: an id may start with '-', which as its own argument is a flag
         command = [java, *self._jvm_flags(), "-cp", f"{libs}/*", "kafka.tools.StorageTool",
-                   "format", "-t", cluster_id, "-c", str(config)]
+                   "format", f"--cluster-id={cluster_id}", "--config", str(config)]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise BrokerError(f"formatting broker storage failed: {done.stdout}{done.stderr}"[:300])

@@ -52,8 +52,8 @@ class Bench:
             ok = True
             return result
         finally:
+            app.close()  # first: an interrupted placer must not hold a store's write lock
             fleet.stop()
-            app.close()
             self._clean(settings, remove_data=ok)
             if started_broker:
                 self.reporter.note(f"broker: {app.broker().stop()}")
