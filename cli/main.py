@@ -48,6 +48,8 @@ def run(argv: list[str] | None = None) -> int:
             raise
         return _fail(f"internal error: {type(exc).__name__}: {exc} "
                      "(set ORDERFLOW_DEBUG=1 for a traceback)", RUNTIME)
+    if result == INTERRUPTED:  # typer turns Ctrl-C into Exit(130): still say so
+        return _fail("interrupted", INTERRUPTED)
     return result if isinstance(result, int) else 0
 
 

@@ -73,7 +73,7 @@ class ConsumerRuntime:
         self.consumer = Consumer({
             **quiet_client_config(bootstrap), "group.id": group,
             "enable.auto.commit": False, "enable.auto.offset.store": False,
-            "auto.offset.reset": "earliest", "fetch.wait.max.ms": 10,
+            "auto.offset.reset": "earliest", "fetch.wait.max.ms": 100,  # data still returns at once
             "session.timeout.ms": 6000, "heartbeat.interval.ms": 1000,  # dead members go soon
             **(client_overrides or {})})
         self.dead_letters = DeadLetters(bootstrap, group)
