@@ -67,8 +67,22 @@ def create_topics(bootstrap: str, specs: list[TopicSpec], timeout: float = 30.0)
                         config=s.config) for s in missing]
         for name, future in admin.create_topics(new, operation_timeout=timeout).items():
             _settle(name, future, created)
+        _wait_for_leaders(admin, [s.name for s in missing], timeout)
     existing = [s.name for s in specs if s.name not in created]
     return TopicReport(created=created, existing=existing)
+
+
+def _wait_for_leaders(admin: AdminClient, names: list[str], timeout: float) -> None:
+    """A topic is usable once every partition has a leader; right after creation a client
+    asking too early gets NOT_LEADER_FOR_PARTITION."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        topics = admin.list_topics(timeout=timeout).topics
+        if all(n in topics and topics[n].partitions and
+               all(p.leader >= 0 for p in topics[n].partitions.values()) for n in names):
+            return
+        time.sleep(0.1)
+    raise BrokerError(f"topics have no partition leaders after {timeout:.0f}s: {names[:3]}")
 
 
 def _settle(name: str, future: object, created: list[str]) -> None:

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
 from adapters.kafka.admin import create_topics, quiet_client_config
 from adapters.kafka.errors import KafkaClientError
@@ -88,7 +88,12 @@ def _assigned_consumer(bootstrap: str, topic: str, *, from_beginning: bool) -> C
         raise KafkaClientError(f"reading topic {topic}", metadata.topics[topic].error)
     assignment = []
     for partition in metadata.topics[topic].partitions:
-        low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+        try:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition),
+                                                       timeout=10)
+        except KafkaException as exc:
+            consumer.close()
+            raise KafkaClientError(f"reading offsets of {topic}", exc.args[0]) from exc
         assignment.append(TopicPartition(topic, partition, low if from_beginning else high))
     consumer.assign(assignment)
     return consumer
