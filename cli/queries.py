@@ -92,8 +92,9 @@ def list_(ctx: typer.Context,
 def trace(ctx: typer.Context, order_id: OrderId,
           fmt: Annotated[TraceFormat, typer.Option(
               "--format", help="table for people, mermaid for diagrams, json for scripts.")]
-          = TraceFormat.table) -> None:
-    """The order's events across services, in causal order."""
+          = TraceFormat.table, json: Json = False) -> None:
+    """The order's events across services, in causal order (`--json` = `--format json`)."""
+    fmt = TraceFormat.json if json else fmt
     models, key = app_of(ctx).read_models(), str(order_id)
     rows, order = models.timeline(key), models.order(key)
     if not rows and order is None:
