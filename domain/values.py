@@ -1,8 +1,9 @@
 """Plain values shared by several aggregates: bounded integers and timestamps."""
 
-from collections.abc import Mapping
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
 from datetime import datetime
-from types import MappingProxyType
 
 from domain.errors import DomainError
 
@@ -41,15 +42,66 @@ def require_aware(moment: object, what: str = "now") -> datetime:
     return moment
 
 
+class Holdings(Mapping[str, int]):
+    """Read-only units (or cents) held per order, where moving one order's holding
+    costs O(1) amortised instead of a copy of the whole map.
+
+    A SKU holds stock for every order it ever confirmed, so a plain copy per event made
+    folding its stream quadratic. A new version shares its predecessor's base dict and
+    carries a small overlay (0 marks a removed key); the overlay is folded into a new
+    base once it outgrows `COMPACT_AT`. Neither dict is ever mutated after creation.
+    """
+
+    __slots__ = ("_base", "_len", "_overlay")
+    COMPACT_AT = 64
+
+    def __init__(self, base: Mapping[str, int] | None = None,
+                 overlay: Mapping[str, int] | None = None) -> None:
+        self._base: Mapping[str, int] = base if base is not None else {}
+        self._overlay: Mapping[str, int] = overlay if overlay is not None else {}
+        added = sum(1 for k, v in self._overlay.items() if v and k not in self._base)
+        removed = sum(1 for k, v in self._overlay.items() if not v and k in self._base)
+        self._len = len(self._base) + added - removed
+
+    def __getitem__(self, key: str) -> int:
+        if key in self._overlay:
+            value = self._overlay[key]
+            if not value:
+                raise KeyError(key)
+            return value
+        return self._base[key]
+
+    def __iter__(self) -> Iterator[str]:
+        overlay = self._overlay
+        for key in self._base:
+            if overlay.get(key, 1):
+                yield key
+        for key, value in overlay.items():
+            if value and key not in self._base:
+                yield key
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __repr__(self) -> str:
+        return f"Holdings({dict(self)!r})"
+
+    def moved(self, key: str, delta: int) -> Holdings:
+        overlay = {**self._overlay, key: self.get(key, 0) + delta}
+        if len(overlay) <= self.COMPACT_AT:
+            return Holdings(self._base, overlay)
+        merged = {k: v for k, v in self._base.items() if k not in overlay}
+        merged.update((k, v) for k, v in overlay.items() if v)
+        return Holdings(merged)
+
+
 def no_holdings() -> Mapping[str, int]:
     """Default for holdings fields (a dataclass default must not be shared mutable)."""
-    return MappingProxyType({})
+    return Holdings()
 
 
 def adjusted(holdings: Mapping[str, int], key: str, delta: int) -> Mapping[str, int]:
     """A read-only copy with ``key`` moved by ``delta``; zero entries disappear."""
-    changed = dict(holdings)
-    changed[key] = changed.get(key, 0) + delta
-    if changed[key] == 0:
-        del changed[key]
-    return MappingProxyType(changed)
+    if not isinstance(holdings, Holdings):
+        holdings = Holdings(dict(holdings))
+    return holdings.moved(key, delta)

@@ -47,6 +47,7 @@ def rebuild(engine: Engine, bootstrap_servers: str, topic_prefix: str, group: st
     started = time.monotonic()
     runtime = ConsumerRuntime(engine=engine, bootstrap=bootstrap_servers, group=group,
                               topics=projector.topics, handler=projector.handle,
+                              batch_handler=projector.handle_batch,
                               name="projector-rebuild")
     try:
         marks = _watermarks(runtime.consumer, projector.topics)

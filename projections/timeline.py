@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,33 +24,48 @@ from projections.tables import order_timeline, stamp
 Row = dict[str, Any]
 
 
-def record(connection: Connection, incoming: Incoming, order_id: str, service: str) -> None:
-    rows = [dict(r) for r in connection.execute(
-        sa.select(order_timeline).where(order_timeline.c.order_id == order_id)).mappings()]
-    envelope = incoming.envelope
-    if any(r["event_id"] == envelope.event_id for r in rows):
-        return  # applied already: the timeline is keyed by event id
-    new = {"order_id": order_id, "seq": 0, "occurred_at": stamp(envelope.occurred_at),
-           "service": service, "type": envelope.type, "topic": incoming.topic,
-           "partition": incoming.partition, "offset": incoming.offset,
-           "event_id": envelope.event_id, "causation_id": envelope.causation_id}
-    ordered = causal_order([*rows, new])
-    moved = [{**row, "seq": seq} for seq, row in enumerate(ordered, start=1)
-             if row["seq"] != seq]
-    _replace(connection, order_id, moved)
+def record(connection: Connection, entries: Sequence[tuple[Incoming, str, str]]) -> None:
+    """Add events to their orders' timelines: (incoming, order id, emitting service) each.
+    One read of the orders' rows, then only the rows whose place changed are rewritten."""
+    arrived: dict[str, dict[str, Row]] = defaultdict(dict)
+    for incoming, order_id, service in entries:
+        envelope = incoming.envelope
+        arrived[order_id][envelope.event_id] = {
+            "order_id": order_id, "seq": 0, "occurred_at": stamp(envelope.occurred_at),
+            "service": service, "type": envelope.type, "topic": incoming.topic,
+            "partition": incoming.partition, "offset": incoming.offset,
+            "event_id": envelope.event_id, "causation_id": envelope.causation_id}
+    if not arrived:
+        return
+    current: dict[str, list[Row]] = defaultdict(list)
+    for row in connection.execute(sa.select(order_timeline).where(
+            order_timeline.c.order_id.in_(list(arrived)))).mappings():
+        current[row["order_id"]].append(dict(row))
+    moved: list[Row] = []
+    for order_id, new in arrived.items():
+        rows = current[order_id]
+        known = {row["event_id"] for row in rows}  # applied already: keyed by event id
+        fresh = [row for event_id, row in new.items() if event_id not in known]
+        if fresh:
+            ordered = causal_order([*rows, *fresh])
+            moved += [{**row, "seq": seq} for seq, row in enumerate(ordered, start=1)
+                      if row["seq"] != seq]
+    _replace(connection, moved)
 
 
-def _replace(connection: Connection, order_id: str, moved: list[Row]) -> None:
+def _replace(connection: Connection, moved: list[Row]) -> None:
     # Delete first, then insert: renumbering in place could collide on (order_id, seq).
+    if not moved:
+        return
     ids = [row["event_id"] for row in moved]
-    connection.execute(order_timeline.delete().where(order_timeline.c.order_id == order_id,
-                                                     order_timeline.c.event_id.in_(ids)))
+    connection.execute(order_timeline.delete().where(order_timeline.c.event_id.in_(ids)))
     try:
         connection.execute(order_timeline.insert(), moved)
     except IntegrityError as exc:
         # Another projector consumer (other topic, same order) numbered a row first on
         # PostgreSQL: the runtime retries this handler on fresh rows, it is not poison.
-        raise ConcurrencyError(f"timeline of order {order_id} changed concurrently") from exc
+        orders = ", ".join(sorted({row["order_id"] for row in moved}))
+        raise ConcurrencyError(f"timeline of order {orders} changed concurrently") from exc
 
 
 def causal_order(rows: Iterable[Mapping[str, Any]]) -> list[Row]:

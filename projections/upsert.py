@@ -7,13 +7,14 @@ same SKU or customer can never lose an update.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from adapters.sql.tracking import upsert_insert
+from adapters.sql import upserts
+from adapters.sql.upserts import dialect_insert
 
 Excluded = Any  # the dialect's `excluded` pseudo-table
 SetClause = Callable[[Excluded], Mapping[str, Any]]
@@ -21,18 +22,20 @@ SetClause = Callable[[Excluded], Mapping[str, Any]]
 
 def upsert(connection: Connection, table: sa.Table, row: Mapping[str, Any],
            set_: SetClause) -> None:
-    insert = upsert_insert(connection, table).values(**row)
-    keys = [c.name for c in table.primary_key.columns]
-    connection.execute(insert.on_conflict_do_update(index_elements=keys,
-                                                    set_=dict(set_(insert.excluded))))
+    """`set_` is a module-level function: the statement is rendered once per function."""
+    upserts.upsert(connection, table, [row], set_)
 
 
-def insert_new(connection: Connection, table: sa.Table, row: Mapping[str, Any]) -> bool:
-    """Insert unless the key exists; True when this call inserted the row."""
+def insert_new(connection: Connection, table: sa.Table, keys: Sequence[Any]) -> set[Any]:
+    """Insert a row per key (a one-column primary key) unless it exists; return the keys
+    this call inserted. One statement per batch, and safe against a concurrent insert."""
     # RETURNING, not rowcount: SQLAlchemy only promises rowcount for UPDATE and DELETE.
+    if not keys:
+        return set()
     key = next(iter(table.primary_key.columns))
-    insert = upsert_insert(connection, table).values(**row).on_conflict_do_nothing()
-    return connection.execute(insert.returning(key)).first() is not None
+    insert = dialect_insert(connection, table).on_conflict_do_nothing().returning(key)
+    rows = [{key.name: value} for value in dict.fromkeys(keys)]
+    return set(connection.execute(insert, rows).scalars())
 
 
 def later(current: sa.ColumnElement[Any], candidate: sa.ColumnElement[Any]) -> Any:

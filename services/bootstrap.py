@@ -105,19 +105,24 @@ class Orderflow:
             case "projector":
                 self.store("projector")
                 projector = self.projector()
-                return ServicePlan("projector", None, projector.topics, projector.handle)
+                return ServicePlan("projector", None, projector.topics, projector.handle,
+                                   batch_handler=projector.handle_batch)
         raise UnknownService(f"unknown service {service!r}; choose from {', '.join(SERVICES)}")
 
     def service_process(self, service: str, stop: threading.Event | None = None) -> ServiceProcess:
         plan = self.plan(service)
         relay = self.relay(plan.relay_store).run if plan.relay_store else None
-        consumer = None
-        if plan.handler is not None:
-            consumer = ConsumerRuntime(engine=self.store(plan.relay_store or "projector"),
-                                       bootstrap=self.settings.bootstrap_servers,
-                                       group=self.group(service), topics=plan.topics,
-                                       handler=plan.handler, name=service)
+        consumer = self.consumer(plan) if plan.handler is not None else None
         return ServiceProcess(plan, relay, consumer, stop)
+
+    def consumer(self, plan: ServicePlan) -> ConsumerRuntime:
+        """The consumer runtime of a service's plan, in the service's own group."""
+        assert plan.handler is not None, f"{plan.name} consumes nothing"
+        return ConsumerRuntime(engine=self.store(plan.relay_store or "projector"),
+                               bootstrap=self.settings.bootstrap_servers,
+                               group=self.group(plan.name), topics=plan.topics,
+                               handler=plan.handler, wants=plan.wants,
+                               batch_handler=plan.batch_handler, name=plan.name)
 
     def read_models(self) -> ReadModels:
         return ReadModels(self.store("projector"))

@@ -27,9 +27,12 @@ from domain.shipping import ShipmentRejected
 from domain.stock import Stock, add_stock, evolve_stock
 from domain.streams import StreamId, reservation_stream, stock_stream
 from services.clock import Clock
-from services.messaging import CHOREOGRAPHY, append_decision, caused_by
+from services.messaging import CHOREOGRAPHY, append_decision, caused_by, participant
 from services.runner import ServicePlan
 from services.transact import reading, transact
+
+WANTS = participant((ReserveStock, ReleaseStock),
+                    (OrderPlaced, PaymentDeclined, ShipmentRejected, OrderExpired))
 
 
 class Inventory:
@@ -39,7 +42,7 @@ class Inventory:
     def plan(self) -> ServicePlan:
         topics = [self.prefix + t for t in ("orders", "payments", "shipping",
                                              "inventory.commands")]
-        return ServicePlan("inventory", "inventory", topics, self.handle)
+        return ServicePlan("inventory", "inventory", topics, self.handle, wants=WANTS)
 
     def handle(self, connection: Connection, incoming: Incoming) -> None:
         cause = incoming.envelope

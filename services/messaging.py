@@ -8,13 +8,23 @@ from collections.abc import Mapping, Sequence
 from sqlalchemy import Connection
 
 from adapters.codec import Envelope, OrderFacts
-from adapters.kafka.consumer import Unhandleable
+from adapters.kafka.consumer import Interest, Unhandleable
 from adapters.sql.event_store import Context, EventStore
 from domain.streams import StreamId
 from services.clock import Clock
 
 CHOREOGRAPHY = "choreography"
 ORCHESTRATION = "orchestration"
+
+
+def participant(commands: tuple[type, ...], reactions: tuple[type, ...]) -> Interest:
+    """What a participant acts on: its commands, and in choreography the events it
+    reacts to. Everything else on its topics is skipped before a handler runs."""
+    def wants(envelope: Envelope) -> bool:
+        body = envelope.body
+        return isinstance(body, commands) or (envelope.flow == CHOREOGRAPHY
+                                              and isinstance(body, reactions))
+    return wants
 
 
 def caused_by(cause: Envelope, clock: Clock, order: OrderFacts | None = None) -> Context:

@@ -47,6 +47,11 @@ REPLIES = get_args(Reply)
 AWAITING = (SagaState.RUNNING, SagaState.COMPENSATING)
 
 
+def wants(envelope: Envelope) -> bool:
+    """Orchestrated orders only: their placement and the participants' replies."""
+    return envelope.flow == ORCHESTRATION and isinstance(envelope.body, (OrderPlaced, *REPLIES))
+
+
 class Orchestrator:
     def __init__(self, engine: Engine, store: EventStore, clock: Clock, prefix: str,
                  step_timeout: timedelta, max_attempts: int = 3) -> None:
@@ -55,7 +60,8 @@ class Orchestrator:
 
     def plan(self) -> ServicePlan:
         topics = [self.prefix + t for t in ("orders", "inventory", "payments", "shipping")]
-        return ServicePlan("orchestrator", "orchestrator", topics, self.handle, [self.tick_due])
+        return ServicePlan("orchestrator", "orchestrator", topics, self.handle, [self.tick_due],
+                           wants)
 
     def handle(self, connection: Connection, incoming: Incoming) -> None:
         cause = incoming.envelope

@@ -33,12 +33,15 @@ from domain.payment_events import PaymentDeclined
 from domain.shipping import ShipmentRejected, ShipmentScheduled
 from domain.streams import order_stream
 from services.clock import Clock
-from services.messaging import CHOREOGRAPHY, append_decision, caused_by
+from services.messaging import CHOREOGRAPHY, append_decision, caused_by, participant
 from services.runner import ServicePlan
 from services.transact import reading, transact
 
 logger = logging.getLogger(__name__)
 DEADLINE = "order-deadline"
+
+WANTS = participant((ConfirmOrder, RejectOrder),
+                    (ShipmentScheduled, StockRejected, PaymentDeclined, ShipmentRejected))
 
 
 class Orders:
@@ -50,7 +53,7 @@ class Orders:
     def plan(self) -> ServicePlan:
         topics = [self.prefix + t for t in ("inventory", "payments", "shipping",
                                              "orders.commands")]
-        return ServicePlan("order", "order", topics, self.handle, [self.expire_due])
+        return ServicePlan("order", "order", topics, self.handle, [self.expire_due], WANTS)
 
     def handle(self, connection: Connection, incoming: Incoming) -> None:
         cause = incoming.envelope

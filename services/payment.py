@@ -26,9 +26,12 @@ from domain.payment import authorize, cancel, evolve_payment
 from domain.shipping import ShipmentRejected
 from domain.streams import credit_stream, payment_stream
 from services.clock import Clock
-from services.messaging import CHOREOGRAPHY, append_decision, caused_by, facts_of
+from services.messaging import CHOREOGRAPHY, append_decision, caused_by, facts_of, participant
 from services.runner import ServicePlan
 from services.transact import reading, transact
+
+WANTS = participant((AuthorizePayment, VoidPayment),
+                    (StockReserved, ShipmentRejected, OrderExpired))
 
 
 class Payment:
@@ -38,7 +41,7 @@ class Payment:
     def plan(self) -> ServicePlan:
         topics = [self.prefix + t for t in ("inventory", "orders", "shipping",
                                              "payments.commands")]
-        return ServicePlan("payment", "payment", topics, self.handle)
+        return ServicePlan("payment", "payment", topics, self.handle, wants=WANTS)
 
     def handle(self, connection: Connection, incoming: Incoming) -> None:
         cause = incoming.envelope

@@ -15,7 +15,7 @@ from types import FrameType
 
 from sqlalchemy.exc import DBAPIError
 
-from adapters.kafka.consumer import ConsumerRuntime, Handler
+from adapters.kafka.consumer import BatchHandler, ConsumerRuntime, Handler, Interest, everything
 from adapters.sql.event_store import ConcurrencyError
 
 logger = logging.getLogger(__name__)
@@ -32,6 +32,8 @@ class ServicePlan:
     topics: list[str] = field(default_factory=list)
     handler: Handler | None = None
     tickers: list[Ticker] = field(default_factory=list)
+    wants: Interest = everything  # messages it ignores skip the handler and the bookkeeping
+    batch_handler: BatchHandler | None = None  # same effects as `handler`, fewer statements
 
 
 class ServiceProcess:

@@ -22,8 +22,10 @@ from domain.payment_events import PaymentAuthorized
 from domain.shipping import Shipment, cancel, evolve_shipment, schedule
 from domain.streams import shipment_stream
 from services.clock import Clock
-from services.messaging import CHOREOGRAPHY, append_decision, caused_by, facts_of
+from services.messaging import CHOREOGRAPHY, append_decision, caused_by, facts_of, participant
 from services.runner import ServicePlan
+
+WANTS = participant((ScheduleShipment,), (PaymentAuthorized, OrderExpired))
 
 
 class Shipping:
@@ -34,7 +36,7 @@ class Shipping:
 
     def plan(self) -> ServicePlan:
         topics = [self.prefix + t for t in ("payments", "orders", "shipping.commands")]
-        return ServicePlan("shipping", "shipping", topics, self.handle)
+        return ServicePlan("shipping", "shipping", topics, self.handle, wants=WANTS)
 
     def handle(self, connection: Connection, incoming: Incoming) -> None:
         cause = incoming.envelope

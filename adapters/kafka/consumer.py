@@ -58,18 +58,30 @@ class Incoming:
 
 
 Handler = Callable[[Connection, Incoming], None]
+BatchHandler = Callable[[Connection, Sequence[Incoming]], None]  # several at once, same effects
+Interest = Callable[[Envelope], bool]  # False: the service ignores this message
+
+
+def everything(_envelope: Envelope) -> bool:
+    return True
 
 
 class Unhandleable(OrderflowError):
     """A well-formed message this service cannot act on (e.g. an unknown order)."""
 
 
+class _OneByOne(Exception):
+    """A message failed inside a batch applied in one piece: apply it one by one."""
+
+
 class ConsumerRuntime:
     def __init__(self, *, engine: Engine, bootstrap: str, group: str, topics: Sequence[str],
-                 handler: Handler, batch_size: int = 500, name: str = "consumer",
-                 client_overrides: dict[str, Any] | None = None) -> None:
+                 handler: Handler, wants: Interest = everything,
+                 batch_handler: BatchHandler | None = None, batch_size: int = 500,
+                 name: str = "consumer", client_overrides: dict[str, Any] | None = None) -> None:
         self.engine, self.group, self.topics = engine, group, list(topics)
-        self.handler, self.batch_size, self.name = handler, batch_size, name
+        self.handler, self.wants, self.batch_size, self.name = handler, wants, batch_size, name
+        self.batch_handler = batch_handler or self._one_after_another
         self.consumer = Consumer({
             **quiet_client_config(bootstrap), "group.id": group,
             "enable.auto.commit": False, "enable.auto.offset.store": False,
@@ -152,26 +164,64 @@ class ConsumerRuntime:
                              asynchronous=True)
 
     def _transaction(self, records: list[Message]) -> dict[tuple[str, int], int]:
-        positions: dict[tuple[str, int], int] = {}
+        """Apply a batch in one transaction. The common case runs every handler straight
+        in it; if any message fails, that attempt is rolled back and the batch is applied
+        again with a savepoint per message, so only the failing one is dead-lettered."""
+        decoded = [self._decode(m) for m in records]
+        try:
+            return self._apply_batch(records, decoded, one_by_one=False)
+        except _OneByOne as exc:
+            cause = exc.__cause__
+            logger.info("%s: %s (%s: %s); applying the batch of %d one by one", self.name, exc,
+                        type(cause).__name__, cause, len(records))
+            return self._apply_batch(records, decoded, one_by_one=True)
+
+    def _apply_batch(self, records: list[Message], decoded: list[Incoming | Exception], *,
+                     one_by_one: bool) -> dict[tuple[str, int], int]:
+        positions = {(m.topic(), m.partition()): m.offset() + 1 for m in records}
         with self.engine.begin() as connection:
-            decoded = [self._decode(m) for m in records]
-            ids = [d.envelope.event_id for d in decoded if isinstance(d, Incoming)]
-            seen = tracking.already_processed(connection, self.group, ids)
-            handled: list[str] = []
-            for index, (message, item) in enumerate(zip(records, decoded, strict=True)):
-                if index == len(records) // 2:
+            wanted = [(m, d) for m, d in zip(records, decoded, strict=True)
+                      if isinstance(d, Incoming) and self.wants(d.envelope)]
+            seen = tracking.already_processed(connection, self.group,
+                                              [d.envelope.event_id for _, d in wanted])
+            todo: list[tuple[Message, Incoming]] = []
+            for message, item in wanted:
+                if item.envelope.event_id not in seen:  # else a re-published copy: a no-op
+                    seen.add(item.envelope.event_id)
+                    todo.append((message, item))
+            half = len(todo) // 2
+            for part, (start, end) in enumerate(((0, half), (half, len(todo)))):
+                if part == 1:
                     faults.point("consumer.mid_batch")
+                if one_by_one:
+                    for message, item in todo[start:end]:
+                        self._handle(connection, message, item)
+                else:
+                    self._handle_together(connection, [item for _, item in todo[start:end]])
+            for message, item in zip(records, decoded, strict=True):
                 if not isinstance(item, Incoming):
                     self.dead_letters.add(message, item)
-                elif item.envelope.event_id not in seen:  # a re-published copy is a no-op
-                    self._handle(connection, message, item)
-                    seen.add(item.envelope.event_id)
-                    handled.append(item.envelope.event_id)
-                positions[(message.topic(), message.partition())] = message.offset() + 1
-            tracking.mark_processed(connection, self.group, handled)
+            tracking.mark_processed(connection, self.group,
+                                    [item.envelope.event_id for _, item in todo])
             self.dead_letters.flush()  # DLQ records are durable before positions move on
             tracking.save_positions(connection, self.group, positions)
         return positions
+
+    def _handle_together(self, connection: Connection, items: list[Incoming]) -> None:
+        if not items:
+            return
+        try:
+            self.batch_handler(connection, items)
+        except DBAPIError as exc:
+            if not isinstance(exc, IntegrityError | DataError):
+                raise  # the store is down, not the message: roll back and retry the batch
+            raise _OneByOne(f"a batch from {items[0].where} failed") from exc
+        except Exception as exc:
+            raise _OneByOne(f"a batch from {items[0].where} failed") from exc
+
+    def _one_after_another(self, connection: Connection, items: Sequence[Incoming]) -> None:
+        for item in items:
+            self.handler(connection, item)
 
     def _decode(self, message: Message) -> Incoming | Exception:
         value = message.value()

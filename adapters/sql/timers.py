@@ -6,18 +6,21 @@ Times are stored as UTC ISO-8601 strings, which sort like the instants they name
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from adapters.sql.tables import timers
-from adapters.sql.tracking import upsert_insert as _insert
+from adapters.sql.upserts import upsert
 
 
 def set_timer(connection: Connection, kind: str, key: str, due_at: datetime) -> None:
-    insert = _insert(connection, timers).values(kind=kind, key=key, due_at=_text(due_at))
-    connection.execute(insert.on_conflict_do_update(
-        index_elements=["kind", "key"], set_={"due_at": insert.excluded.due_at}))
+    upsert(connection, timers, [{"kind": kind, "key": key, "due_at": _text(due_at)}], _moved)
+
+
+def _moved(new: Any) -> dict[str, Any]:
+    return {"due_at": new.due_at}
 
 
 def clear_timer(connection: Connection, kind: str, key: str) -> None:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
-from sqlalchemy.dialects import postgresql, sqlite
 
 from adapters.sql.tables import consumer_positions, processed_messages
+from adapters.sql.upserts import upsert
 
 TopicPartitionKey = tuple[str, int]
 
@@ -35,11 +36,11 @@ def save_positions(connection: Connection, group: str,
     now = datetime.now(UTC).isoformat()
     rows = [{"group_id": group, "topic": t, "partition": p, "next_offset": o, "updated_at": now}
             for (t, p), o in positions.items()]
-    insert = upsert_insert(connection, consumer_positions)
-    connection.execute(insert.on_conflict_do_update(
-        index_elements=["group_id", "topic", "partition"],
-        set_={"next_offset": insert.excluded.next_offset,
-              "updated_at": insert.excluded.updated_at}), rows)
+    upsert(connection, consumer_positions, rows, _moved_on)
+
+
+def _moved_on(new: Any) -> dict[str, Any]:
+    return {"next_offset": new.next_offset, "updated_at": new.updated_at}
 
 
 def already_processed(connection: Connection, group: str, message_ids: list[str]) -> set[str]:
@@ -62,8 +63,3 @@ def reset_group(connection: Connection, group: str) -> None:
     connection.execute(consumer_positions.delete().where(consumer_positions.c.group_id == group))
     connection.execute(processed_messages.delete().where(processed_messages.c.group_id == group))
 
-
-def upsert_insert(connection: Connection, table: sa.Table) -> sqlite.Insert | postgresql.Insert:
-    if connection.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)

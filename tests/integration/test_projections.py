@@ -12,7 +12,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from adapters.codec import encode, headers
-from adapters.kafka.consumer import ConsumerRuntime, Incoming
+from adapters.kafka.consumer import Incoming
 from adapters.kafka.topics import topic_specs
 from domain import inventory_events as inv
 from domain import order_events as o
@@ -69,10 +69,8 @@ def high_watermarks(bootstrap_servers: str, topics: list[str]) -> dict[str, int]
 @contextmanager
 def live_projector(app: Orderflow) -> Iterator[None]:
     """The projector consuming in the background, as `orderflow run projector` does."""
-    projector, stop = app.projector(), threading.Event()
-    runtime = ConsumerRuntime(engine=app.store("projector"), group=app.group("projector"),
-                              bootstrap=app.settings.bootstrap_servers, topics=projector.topics,
-                              handler=projector.handle, name="projector")
+    stop = threading.Event()
+    runtime = app.consumer(app.plan("projector"))
     thread = threading.Thread(target=runtime.run, args=(stop,), daemon=True)
     thread.start()
     try:

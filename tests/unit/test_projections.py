@@ -140,6 +140,23 @@ def test_values_the_tables_cannot_hold_are_unhandleable_not_a_database_error() -
             PROJECTOR.handle(connection, not_an_order)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_batches_of_any_size_and_mix_give_the_same_tables(seed: int) -> None:
+    # given two orders' records (plus a duplicate) shuffled and cut into random batches
+    rng, topics = random.Random(seed), Topics("t.")
+    other = "00000000-0000-4000-8000-000000000002"
+    records = [*setup(topics), *happy_saga(topics, ORDER), *happy_saga(topics, other)]
+    shuffled = rng.sample(records, len(records))
+    one_by_one, batched = memory_engine(), memory_engine()
+    project(one_by_one, shuffled)
+    cuts = sorted(rng.sample(range(1, len(shuffled)), 3))
+    for start, end in zip([0, *cuts], [*cuts, len(shuffled)], strict=True):
+        with batched.begin() as connection:
+            PROJECTOR.handle_batch(connection, [*shuffled[start:end], shuffled[start]])
+    # then every table, timelines included, is what one event at a time gives
+    assert dump(batched) == dump(one_by_one)
+
+
 def test_topics_and_services() -> None:
     assert PROJECTOR.topics == [
         "t.orders", "t.inventory", "t.payments", "t.shipping", "t.sagas", "t.orders.commands",
@@ -155,4 +172,4 @@ def test_a_timeline_row_numbered_concurrently_is_a_retryable_conflict() -> None:
     project(engine, [first])
     row = ReadModels(engine).timeline(ORDER)[0]
     with engine.begin() as connection, pytest.raises(ConcurrencyError, match=ORDER):
-        timeline._replace(connection, ORDER, [{**row, "event_id": second.envelope.event_id}])
+        timeline._replace(connection, [{**row, "event_id": second.envelope.event_id}])
