@@ -7,6 +7,11 @@ happen after the database commit and are advisory only. A record that cannot be
 decoded or handled goes to `<topic>.dlq` with the error in its headers, and the
 partition moves on. Database outages are not poison: the batch is rolled back and
 the partitions rewound to the stored positions.
+
+Speed without weaker guarantees: messages the service declares no interest in (`wants`)
+advance the positions and nothing else; the rest of a batch runs straight in the one
+transaction (or through a `batch_handler` that writes set-wise), and only if something
+in it fails is the batch redone with a savepoint per message, to dead-letter just that one.
 """
 
 from __future__ import annotations
