@@ -1,7 +1,8 @@
 """Fixtures of the end-to-end suites: the wired app and the running services.
 
 A module using `system` names the services it runs in a module-level SERVICES tuple
-and provides an `env` fixture (its seeded settings)."""
+and provides an `env` fixture (its seeded settings). A module whose tests start (and
+kill) services themselves sets `STARTS_ITS_OWN = True`."""
 
 from __future__ import annotations
 
@@ -17,10 +18,13 @@ from tests.system import RunningSystem
 
 @pytest.fixture
 def system(env: Env, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[RunningSystem]:
+    """The services as OS processes; whatever runs at the end must stop cleanly (exit 0)."""
     running = RunningSystem(env.environ, tmp_path / "logs")
-    running.start(request.module.SERVICES)
+    if not getattr(request.module, "STARTS_ITS_OWN", False):
+        running.start(request.module.SERVICES)
     yield running
-    assert all(code == 0 for code in running.stop().values())
+    codes = running.stop()
+    assert all(code == 0 for code in codes.values()), codes
 
 
 @pytest.fixture

@@ -4,9 +4,8 @@ after a restart every order ends exactly once and nothing is held twice."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from pathlib import Path as FilePath
 
 import pytest
 import sqlalchemy as sa
@@ -25,11 +24,9 @@ from tests.integration.test_exactly_once import (
     event_counts,
     exit_code,
     mix,
-    opened,
     place_all,
     prepare,
     quiesce,
-    running,
     settle,
     unpublished,
 )
@@ -37,6 +34,7 @@ from tests.support import wait_until
 from tests.system import RunningSystem
 
 pytestmark = pytest.mark.kafka
+STARTS_ITS_OWN = True  # the tests start and kill services themselves
 PARTICIPANTS = ("order", "inventory", "payment", "shipping")
 UTC_MIN = datetime.min.replace(tzinfo=UTC)
 FORWARD = ("inventory.stock-reserved.v1", "payment.authorized.v1",
@@ -50,17 +48,6 @@ def env(kafka: str, make_env: MakeEnv, system_store: str, request: pytest.Fixtur
     timeouts = {"ORDERFLOW_ORDER_TIMEOUT": "45", "ORDERFLOW_STEP_TIMEOUT": "8",
                 **getattr(request, "param", {})}
     return prepare(make_env, kafka, system_store, **timeouts)
-
-
-@pytest.fixture
-def app(env: Env) -> Iterator[Orderflow]:
-    with opened(env) as orderflow:
-        yield orderflow
-
-
-@pytest.fixture
-def system(env: Env, tmp_path: FilePath) -> Iterator[RunningSystem]:
-    yield from running(env, tmp_path / "logs")
 
 
 def assert_each_saga_ended_once(app: Orderflow, placed: dict[str, Path]) -> None:

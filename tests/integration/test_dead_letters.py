@@ -6,9 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path as FilePath
 from typing import Any
 
 import orjson
@@ -27,14 +25,13 @@ from tests.integration.test_exactly_once import (
     SERVICES,
     Broker,
     dead_letters,
-    opened,
     prepare,
-    running,
     settle,
 )
 from tests.system import RunningSystem
 
 pytestmark = pytest.mark.kafka
+STARTS_ITS_OWN = True  # the tests start and kill services themselves
 DLQ_HEADERS = {"original_topic", "original_partition", "original_offset", "error", "error_type",
                "consumer_group"}
 MIB = 1024 * 1024
@@ -87,17 +84,6 @@ def unknown_order_event() -> bytes:
 def env(kafka: str, make_env: MakeEnv, system_store: str) -> Env:
     return prepare(make_env, kafka, system_store, ORDERFLOW_ORDER_TIMEOUT="40",
                    ORDERFLOW_STEP_TIMEOUT="8")
-
-
-@pytest.fixture
-def app(env: Env) -> Iterator[Orderflow]:
-    with opened(env) as orderflow:
-        yield orderflow
-
-
-@pytest.fixture
-def system(env: Env, tmp_path: FilePath) -> Iterator[RunningSystem]:
-    yield from running(env, tmp_path / "logs")
 
 
 def test_poison_goes_to_the_dlq_once_per_group_and_the_partition_moves_on(

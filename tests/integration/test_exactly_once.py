@@ -14,7 +14,6 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path as FilePath
 from typing import Any
 
 import pytest
@@ -41,6 +40,7 @@ from tests.support import wait_until
 from tests.system import RunningSystem
 
 pytestmark = pytest.mark.kafka
+STARTS_ITS_OWN = True  # the tests start and kill services themselves
 
 SERVICES = ("order", "inventory", "payment", "shipping", "orchestrator")
 FLOWS = ("choreography", "orchestration")
@@ -103,14 +103,6 @@ def opened(env: Env) -> Iterator[Orderflow]:
         yield app
     finally:
         app.close()
-
-
-def running(env: Env, logs: FilePath) -> Iterator[RunningSystem]:
-    """A RunningSystem that the test starts; at the end everything left stops cleanly."""
-    system = RunningSystem(env.environ, logs)
-    yield system
-    codes = system.stop()
-    assert all(code == 0 for code in codes.values()), codes
 
 
 def exit_code(system: RunningSystem, service: str, timeout: float = 60) -> int:
@@ -380,17 +372,6 @@ def assigned_since(system: RunningSystem, service: str, offset: int) -> bool:
 def env(kafka: str, make_env: MakeEnv, system_store: str) -> Env:
     return prepare(make_env, kafka, system_store, ORDERFLOW_ORDER_TIMEOUT="40",
                    ORDERFLOW_STEP_TIMEOUT="8")
-
-
-@pytest.fixture
-def app(env: Env) -> Iterator[Orderflow]:
-    with opened(env) as orderflow:
-        yield orderflow
-
-
-@pytest.fixture
-def system(env: Env, tmp_path: FilePath) -> Iterator[RunningSystem]:
-    yield from running(env, tmp_path / "logs")
 
 
 @pytest.fixture
