@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from confluent_kafka import Consumer, TopicPartition
 
+from adapters import relay as relay_module
 from adapters.codec import decode
 from adapters.relay import OutboxRelay
 from adapters.sql.event_store import Context
@@ -247,3 +249,29 @@ def test_a_row_that_commits_late_is_not_skipped(app: Orderflow,
     on_kafka = [decode(r.value).event_id
                 for r in read_topics(app.settings.bootstrap_servers, [topic])]
     assert sorted(on_kafka) == sorted([a.event_id, b.event_id])
+
+
+# --- (d) a commit from another process wakes the relay ---------------------------------
+
+def test_a_sleeping_relay_wakes_for_a_commit_made_elsewhere(
+        env: Env, app: Orderflow, relays: list[OutboxRelay],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # given a relay with nothing to do, whose next poll is two minutes away
+    monkeypatch.setattr(relay_module, "IDLE_WAITS", (120.0,))
+    relay, stop = app.relay("order"), threading.Event()
+    relays.append(relay)
+    thread = threading.Thread(target=relay.run, args=(stop,), daemon=True)
+    thread.start()
+    elsewhere = bootstrap(env.settings)  # its own engine: no in-process commit hook fires
+    try:
+        wait_until(relay.watching.is_set, 30, "the relay's commit watcher")
+        # when an order is placed through another engine (as by `orderflow place`)
+        elsewhere.orders().place(customer_id="c1", items=[("BOOK-1", 1)], ship_to="DE",
+                                 flow="choreography")
+        # then the relay publishes it long before its next poll: the watcher woke it
+        wait_until(lambda: relay.pending() == 0, 30, "the row committed elsewhere to go out")
+    finally:
+        stop.set()
+        relay.wakeup.set()
+        thread.join(30)
+        elsewhere.close()
