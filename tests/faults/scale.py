@@ -19,6 +19,7 @@ class Scale:
     point_orders: int  # scenario 2: orders per crash point
     point_rearms: int  # scenario 2: how often a crashed process restarts with the fault armed
     broker_orders: int  # scenario 3
+    replay_orders: int  # scenario 4: orders run before every group replays from the start
     broker_kills: int  # scenario 3: broker SIGKILL + restart
     broker_pauses: int  # scenario 3: broker SIGSTOP ... SIGCONT
     pause_seconds: float  # scenario 3
@@ -30,11 +31,12 @@ class Scale:
 
 
 SMALL = Scale("small", crash_orders=60, crash_kills=3, kill_interval=(1.0, 2.5),
-              point_orders=12, point_rearms=1, broker_orders=36, broker_kills=1,
+              point_orders=12, point_rearms=1, broker_orders=36, replay_orders=12, broker_kills=1,
               broker_pauses=1, pause_seconds=3.0, scale_orders=60, scale_moves=3,
               scale_interval=(1.5, 3.0), settle_timeout=120.0, test_timeout=240.0)
 FULL = Scale("full", crash_orders=1000, crash_kills=20, kill_interval=(1.0, 5.0),
-             point_orders=50, point_rearms=3, broker_orders=1000, broker_kills=3,
+             point_orders=50, point_rearms=3, broker_orders=1000, replay_orders=1000,
+             broker_kills=3,
              broker_pauses=3, pause_seconds=10.0, scale_orders=1000, scale_moves=12,
              scale_interval=(2.0, 5.0), settle_timeout=600.0, test_timeout=1500.0)
 
