@@ -111,7 +111,7 @@ class OutboxRelay:
                     self._listen(stop)
                 else:
                     self._watch_data_version(stop)
-            except (psycopg.Error, sqlite3.Error) as exc:
+            except (psycopg.Error, sqlite3.Error, DBAPIError) as exc:
                 self.watching.clear()
                 logger.warning("%s: commit watcher failed (%s), polling meanwhile", self.name, exc)
                 stop.wait(1.0)

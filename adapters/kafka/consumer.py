@@ -45,6 +45,7 @@ from domain.errors import OrderflowError
 logger = logging.getLogger(__name__)
 
 MAX_RECORD_BYTES = 256 * 1024  # our envelopes are < 10 KiB; anything this big is poison
+REJOIN_DEADLINE = 60.0  # seconds without any assignment before the Kafka client is replaced
 HANDLER_ATTEMPTS = 5
 
 
@@ -83,16 +84,21 @@ class ConsumerRuntime:
     def __init__(self, *, engine: Engine, bootstrap: str, group: str, topics: Sequence[str],
                  handler: Handler, wants: Interest = everything,
                  batch_handler: BatchHandler | None = None, batch_size: int = 500,
-                 name: str = "consumer", client_overrides: dict[str, Any] | None = None) -> None:
+                 name: str = "consumer", client_overrides: dict[str, Any] | None = None,
+                 rejoin_deadline: float = REJOIN_DEADLINE) -> None:
         self.engine, self.group, self.topics = engine, group, list(topics)
         self.handler, self.wants, self.batch_size, self.name = handler, wants, batch_size, name
         self.batch_handler = batch_handler or self._one_after_another
-        self.consumer = Consumer({
+        self._client_config = {
             **quiet_client_config(bootstrap), "group.id": group,
             "enable.auto.commit": False, "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest", "fetch.wait.max.ms": 100,  # data still returns at once
             "session.timeout.ms": 6000, "heartbeat.interval.ms": 1000,  # dead members go soon
-            **(client_overrides or {})})
+            **(client_overrides or {})}
+        self.consumer = Consumer(self._client_config)
+        self.rejoin_deadline = rejoin_deadline
+        self._unassigned_since = time.monotonic()
+        self.replacements = 0  # Kafka clients replaced because they stayed out of the group
         self.dead_letters = DeadLetters(bootstrap, group)
         self._next: dict[tuple[str, int], int] = {}  # applied positions of owned partitions
         self._assigned: list[tuple[str, int]] | None = None
@@ -102,14 +108,14 @@ class ConsumerRuntime:
         self.processed = 0
 
     def run(self, stop: threading.Event) -> None:
-        self.consumer.subscribe(self.topics, on_assign=self._on_assign,
-                                on_revoke=self._on_revoke, on_lost=self._on_revoke)
+        self._subscribe()
         logger.info("%s: group %s consuming %s", self.name, self.group, ", ".join(self.topics))
         failures = 0
         try:
             while not stop.is_set():
                 try:
                     self.poll_once(timeout=0.2)
+                    self._replace_if_stuck()
                     failures = 0
                 except (DBAPIError, ConcurrencyError, KafkaException) as exc:  # rolled back
                     failures += 1
@@ -118,6 +124,30 @@ class ConsumerRuntime:
                     stop.wait(min(5.0, 0.1 * 2**failures))
         finally:
             self.close()
+
+    def _subscribe(self) -> None:
+        self.consumer.subscribe(self.topics, on_assign=self._on_assign,
+                                on_revoke=self._on_revoke, on_lost=self._on_revoke)
+
+    def _replace_if_stuck(self) -> None:
+        """librdkafka can stay out of its group for good after requests to the group
+        coordinator timed out (seen with the broker paused for 10 s on a loaded machine:
+        revoked, then never assigned again). Past the deadline without any assignment, a
+        fresh client joins instead. The positions live in the store: nothing is lost."""
+        waited = time.monotonic() - self._unassigned_since
+        if self._assigned is not None or waited < self.rejoin_deadline:
+            return
+        logger.warning("%s: no partitions for %.0f s; replacing the Kafka consumer", self.name,
+                       waited)
+        retiring, self.consumer = self.consumer, Consumer(self._client_config)
+        self.replacements += 1
+        self._unassigned_since = time.monotonic()
+        self._next.clear()
+        self._targets = None
+        self._subscribe()
+        # Closing may wait on the coordinator that stopped answering: not on this thread.
+        threading.Thread(target=_close_quietly, args=(retiring, self.name), daemon=True,
+                         name=f"{self.name}-retire").start()
 
     def poll_once(self, timeout: float) -> int:
         """Handle one batch: block for the first record, then drain what is fetched."""
@@ -269,6 +299,8 @@ class ConsumerRuntime:
                     logger.warning("%s: rewind %s failed: %s", self.name, key, exc)
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if consumer is not self.consumer:
+            return  # a replaced client, closing
         self.rebalances += 1
         keys = [(tp.topic, tp.partition) for tp in partitions]
         stored = self._stored_positions(keys)
@@ -304,6 +336,9 @@ class ConsumerRuntime:
         raise OrderflowError(f"{self.name}: cannot read consumer positions from the store")
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if consumer is not self.consumer:
+            return  # a replaced client, closing
+        self._unassigned_since = time.monotonic()
         self.rebalances += 1
         self.caught_up.clear()  # partitions move: deadlines wait until the new owner caught up
         self._assigned = None
@@ -311,3 +346,10 @@ class ConsumerRuntime:
         for tp in partitions:
             self._next.pop((tp.topic, tp.partition), None)
         logger.info("%s: revoked %d partitions", self.name, len(partitions))
+
+
+def _close_quietly(consumer: Consumer, name: str) -> None:
+    try:
+        consumer.close()
+    except KafkaException as exc:
+        logger.warning("%s: closing the replaced Kafka consumer failed: %s", name, exc)
