@@ -23,7 +23,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from sqlalchemy import Engine
 
-from adapters.kafka.admin import quiet_client_config
+from adapters.kafka.admin import quiet_client_config, watermarks
 from adapters.kafka.consumer import ConsumerRuntime
 from adapters.kafka.errors import KafkaClientError
 from adapters.sql import tracking
@@ -78,8 +78,7 @@ def _watermarks(consumer: Consumer, topics: list[str]) -> Marks:
         if topic not in metadata or metadata[topic].error is not None:
             raise RebuildError(f"topic {topic} does not exist; run `orderflow topics create`")
         for partition in metadata[topic].partitions:
-            marks[(topic, partition)] = consumer.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=10)
+            marks[(topic, partition)] = watermarks(consumer, TopicPartition(topic, partition))
     return marks
 
 

@@ -8,7 +8,7 @@ import socket
 import time
 from dataclasses import dataclass
 
-from confluent_kafka import ConsumerGroupState, KafkaError, KafkaException
+from confluent_kafka import Consumer, ConsumerGroupState, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from adapters.kafka.errors import BrokerError, KafkaClientError
@@ -83,6 +83,26 @@ def _wait_for_leaders(admin: AdminClient, names: list[str], timeout: float) -> N
             return
         time.sleep(0.1)
     raise BrokerError(f"topics have no partition leaders after {timeout:.0f}s: {names[:3]}")
+
+
+# A partition whose leadership is still moving (a new topic, a restarted broker) answers
+# these for a moment even after the controller has named a leader.
+SETTLING = frozenset({KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+                      KafkaError.UNKNOWN_TOPIC_OR_PART})
+
+
+def watermarks(consumer: Consumer, partition: TopicPartition, timeout: float = 30.0,
+               **options: bool) -> tuple[int, int]:
+    """(low, high) offsets of a partition, waiting out leadership that is still settling."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(partition, timeout=10, **options)
+            return int(low), int(high)
+        except KafkaException as exc:
+            if exc.args[0].code() not in SETTLING or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def _settle(name: str, future: object, created: list[str]) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
-from adapters.kafka.admin import create_topics, quiet_client_config
+from adapters.kafka.admin import create_topics, quiet_client_config, watermarks
 from adapters.kafka.errors import KafkaClientError
 from adapters.kafka.topics import EVENT_PARTITIONS, TopicSpec
 
@@ -89,8 +89,7 @@ def _assigned_consumer(bootstrap: str, topic: str, *, from_beginning: bool) -> C
     assignment = []
     for partition in metadata.topics[topic].partitions:
         try:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition),
-                                                       timeout=10)
+            low, high = watermarks(consumer, TopicPartition(topic, partition))
         except KafkaException as exc:
             consumer.close()
             raise KafkaClientError(f"reading offsets of {topic}", exc.args[0]) from exc

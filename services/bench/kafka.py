@@ -121,8 +121,7 @@ class Watermarks:
                            for p in metadata.topics[name].partitions]
 
     def total(self) -> int:
-        return sum(self.consumer.get_watermark_offsets(tp, timeout=10, cached=False)[1]
-                   for tp in self.partitions)
+        return sum(admin.watermarks(self.consumer, tp, cached=False)[1] for tp in self.partitions)
 
     def close(self) -> None:
         self.consumer.close()

@@ -21,7 +21,6 @@ import sqlalchemy as sa
 from confluent_kafka import (
     Consumer,
     ConsumerGroupTopicPartitions,
-    KafkaError,
     KafkaException,
     Message,
     Producer,
@@ -29,6 +28,7 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
+from adapters.kafka.admin import SETTLING
 from adapters.kafka.topics import topic_specs
 from adapters.settings import Settings
 from adapters.sql.tables import consumer_positions, events, outbox
@@ -47,8 +47,6 @@ FLOWS = ("choreography", "orchestration")
 STOCK = {"BOOK-1": 500, "MUG-1": 1}
 CREDIT = {"alice": 10_000_000, "bob": 100}
 Key = tuple[str, int]  # (topic, partition)
-SETTLING = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
-            KafkaError.UNKNOWN_TOPIC_OR_PART}
 OUTBOX_COLUMNS = [c for c in outbox.c if c.name != "published_at"]  # published_at may differ
 EVENT_ORDER = [c.name for c in events.c].index("correlation_id")
 OUTBOX_KEY = [c.name for c in OUTBOX_COLUMNS].index("key")  # the order id
