@@ -5,16 +5,17 @@ from __future__ import annotations
 from sqlalchemy import Connection
 
 from adapters.codec import Envelope
+from adapters.sql.upserts import upsert
 from domain.payment_events import CreditHeld, CreditLimitSet, CreditReleased
 from projections.tables import credit_view, stamp
-from projections.upsert import Excluded, later, upsert
+from projections.upsert import Excluded, later
 
 
 def limit_set(connection: Connection, envelope: Envelope) -> None:
     limit = envelope.body.limit_cents
     row = {"customer_id": envelope.body.customer_id, "limit_cents": limit, "held_cents": 0,
            "available_cents": limit, "updated_at": stamp(envelope.occurred_at)}
-    upsert(connection, credit_view, row, _new_limit)
+    upsert(connection, credit_view, [row], _new_limit)
 
 
 def held(connection: Connection, envelope: Envelope) -> None:
@@ -28,7 +29,7 @@ def released(connection: Connection, envelope: Envelope) -> None:
 def _hold(connection: Connection, envelope: Envelope, cents: int) -> None:
     row = {"customer_id": envelope.body.customer_id, "limit_cents": 0, "held_cents": cents,
            "available_cents": -cents, "updated_at": stamp(envelope.occurred_at)}
-    upsert(connection, credit_view, row, _add_held)
+    upsert(connection, credit_view, [row], _add_held)
 
 
 def _new_limit(new: Excluded) -> dict[str, object]:

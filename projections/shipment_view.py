@@ -6,9 +6,10 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from adapters.codec import Envelope
+from adapters.sql.upserts import upsert
 from domain.shipping import ShipmentCancelled, ShipmentRejected, ShipmentScheduled, ShipmentStatus
 from projections.tables import shipment_view, stamp
-from projections.upsert import Excluded, upsert
+from projections.upsert import Excluded
 
 _STATUS = {ShipmentScheduled: ShipmentStatus.SCHEDULED.value,
            ShipmentRejected: ShipmentStatus.REJECTED.value,
@@ -20,7 +21,7 @@ def decided(connection: Connection, envelope: Envelope) -> None:
     row = {"order_id": event.order_id, "country": event.country,
            "status": _STATUS[type(event)], "reason": getattr(event, "reason", None),
            "updated_at": stamp(envelope.occurred_at)}
-    upsert(connection, shipment_view, row, _replace)
+    upsert(connection, shipment_view, [row], _replace)
 
 
 def _replace(new: Excluded) -> dict[str, object]:

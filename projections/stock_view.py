@@ -5,9 +5,10 @@ from __future__ import annotations
 from sqlalchemy import Connection
 
 from adapters.codec import Envelope
+from adapters.sql.upserts import upsert
 from domain.inventory_events import StockAdded, StockAllocated, StockDeallocated
 from projections.tables import stamp, stock_view
-from projections.upsert import Excluded, later, upsert
+from projections.upsert import Excluded, later
 
 # Per unit of the event's quantity: (available, reserved, total).
 _MOVES: dict[type, tuple[int, int, int]] = {
@@ -22,7 +23,7 @@ def moved(connection: Connection, envelope: Envelope) -> None:
     available, reserved, total = (unit * event.quantity for unit in _MOVES[type(event)])
     row = {"sku": event.sku, "available": available, "reserved": reserved, "total": total,
            "updated_at": stamp(envelope.occurred_at)}
-    upsert(connection, stock_view, row, _add)
+    upsert(connection, stock_view, [row], _add)
 
 
 def _add(new: Excluded) -> dict[str, object]:

@@ -1,4 +1,4 @@
-"""Insert-or-update on SQLite and PostgreSQL, with arithmetic done by the database.
+"""Helpers of the counter views; the upsert itself is `adapters.sql.upserts.upsert`.
 
 Counter views (stock, credit) add deltas in SQL (`x = x + excluded.x`) rather than
 read-modify-write, so two projector consumers on different partitions touching the
@@ -7,23 +7,15 @@ same SKU or customer can never lose an update.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from adapters.sql import upserts
 from adapters.sql.upserts import dialect_insert
 
 Excluded = Any  # the dialect's `excluded` pseudo-table
-SetClause = Callable[[Excluded], Mapping[str, Any]]
-
-
-def upsert(connection: Connection, table: sa.Table, row: Mapping[str, Any],
-           set_: SetClause) -> None:
-    """`set_` is a module-level function: the statement is rendered once per function."""
-    upserts.upsert(connection, table, [row], set_)
 
 
 def insert_new(connection: Connection, table: sa.Table, keys: Sequence[Any]) -> set[Any]:

@@ -12,6 +12,8 @@ from tests.support import CLI
 
 
 class RunningSystem:
+    """Named instances of the services: `payment`, or `payment#2` for a second one."""
+
     def __init__(self, environ: dict[str, str], log_dir: Path) -> None:
         self.env = {**{k: v for k, v in os.environ.items()
                        if not k.startswith(("ORDERFLOW_", "KAFKA_BOOTSTRAP"))}, **environ}
@@ -19,11 +21,16 @@ class RunningSystem:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         log_dir.mkdir(parents=True, exist_ok=True)
 
-    def start(self, services: Iterable[str], extra_env: dict[str, str] | None = None) -> None:
-        for service in services:
-            with (self.log_dir / f"{service}.log").open("ab") as log:
-                self.processes[service] = subprocess.Popen(
-                    [CLI, "-v", "run", service], env={**self.env, **(extra_env or {})},
+    @staticmethod
+    def service_of(instance: str) -> str:
+        return instance.split("#")[0]
+
+    def start(self, instances: Iterable[str], extra_env: dict[str, str] | None = None) -> None:
+        for name in instances:
+            with (self.log_dir / f"{name}.log").open("ab") as log:
+                self.processes[name] = subprocess.Popen(
+                    [CLI, "-v", "run", self.service_of(name)],
+                    env={**self.env, **(extra_env or {})},
                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
     def kill(self, service: str) -> None:
@@ -38,5 +45,6 @@ class RunningSystem:
             self.processes[name].send_signal(signal.SIGTERM)
         return {name: self.processes.pop(name).wait(60) for name in names}
 
-    def log(self, service: str) -> str:
-        return (self.log_dir / f"{service}.log").read_text(errors="replace")
+    def log(self, name: str) -> str:
+        path = self.log_dir / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""

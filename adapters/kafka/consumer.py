@@ -224,15 +224,12 @@ class ConsumerRuntime:
                 if item.envelope.event_id not in seen:  # else a re-published copy: a no-op
                     seen.add(item.envelope.event_id)
                     todo.append((message, item))
-            half = len(todo) // 2
-            for part, (start, end) in enumerate(((0, half), (half, len(todo)))):
-                if part == 1:
-                    faults.point("consumer.mid_batch")
-                if one_by_one:
-                    for message, item in todo[start:end]:
-                        self._handle(connection, message, item)
-                else:
-                    self._handle_together(connection, [item for _, item in todo[start:end]])
+            if one_by_one:
+                for message, item in todo:
+                    self._handle(connection, message, item)
+            else:
+                self._handle_together(connection, [item for _, item in todo])
+            faults.point("consumer.mid_batch")  # effects written, nothing committed yet
             for message, item in zip(records, decoded, strict=True):
                 if not isinstance(item, Incoming):
                     self.dead_letters.add(message, item)
@@ -247,11 +244,9 @@ class ConsumerRuntime:
             return
         try:
             self.batch_handler(connection, items)
-        except DBAPIError as exc:
-            if not isinstance(exc, IntegrityError | DataError):
-                raise  # the store is down, not the message: roll back and retry the batch
-            raise _OneByOne(f"a batch from {items[0].where} failed") from exc
         except Exception as exc:
+            if isinstance(exc, DBAPIError) and not isinstance(exc, IntegrityError | DataError):
+                raise  # the store is down, not the message: roll back and retry the batch
             raise _OneByOne(f"a batch from {items[0].where} failed") from exc
 
     def _one_after_another(self, connection: Connection, items: Sequence[Incoming]) -> None:

@@ -8,7 +8,7 @@ kept as text; both databases share the ON CONFLICT ... excluded syntax.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,7 +19,7 @@ from sqlalchemy.sql.elements import TextClause
 Insert = sqlite.Insert | postgresql.Insert
 _RENDERERS = {"sqlite": sqlite.dialect(paramstyle="named"),
               "postgresql": postgresql.dialect(paramstyle="named")}
-_RENDERED: dict[tuple[Hashable, str], TextClause] = {}
+_RENDERED: dict[tuple[str, Callable[[Any], Mapping[str, Any]], str], TextClause] = {}
 
 
 def dialect_insert(connection: Connection, table: sa.Table) -> Insert:
@@ -29,28 +29,20 @@ def dialect_insert(connection: Connection, table: sa.Table) -> Insert:
     return sqlite.insert(table)
 
 
-def rendered(connection: Connection, key: Hashable,
-             build: Callable[[Insert], sa.Executable], table: sa.Table) -> TextClause:
-    """`build(insert)` for this dialect, compiled on first use; parameters are named
-    after the table's columns, and every column must be given."""
-    dialect = connection.dialect.name
-    text = _RENDERED.get((key, dialect))
-    if text is None:
-        statement = build(dialect_insert(connection, table))
-        text = sa.text(str(statement.compile(dialect=_RENDERERS[dialect])))
-        _RENDERED[(key, dialect)] = text
-    return text
-
-
 def upsert(connection: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]],
            set_: Callable[[Any], Mapping[str, Any]]) -> None:
-    """Insert rows, or on a primary-key clash update them with `set_(excluded)`:
-    a function of the dialect's `excluded` pseudo-table, fixed per call site."""
+    """Insert rows (every column given), or on a primary-key clash update them with
+    `set_(excluded)`: a module-level function of the dialect's `excluded` pseudo-table,
+    so that the statement is rendered once per (table, function, dialect)."""
     if not rows:
         return
-    keys = [c.name for c in table.primary_key.columns]
-
-    def build(insert: Insert) -> sa.Executable:
-        return insert.on_conflict_do_update(index_elements=keys, set_=dict(set_(insert.excluded)))
-
-    connection.execute(rendered(connection, (table.name, set_), build, table), list(rows))
+    dialect = connection.dialect.name
+    text = _RENDERED.get((table.name, set_, dialect))
+    if text is None:
+        insert = dialect_insert(connection, table)
+        statement = insert.on_conflict_do_update(
+            index_elements=[c.name for c in table.primary_key.columns],
+            set_=dict(set_(insert.excluded)))
+        text = sa.text(str(statement.compile(dialect=_RENDERERS[dialect])))
+        _RENDERED[(table.name, set_, dialect)] = text
+    connection.execute(text, list(rows))

@@ -3,9 +3,6 @@ pauses and restarts, and a tender that restarts whatever died while the test wai
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -25,7 +22,8 @@ from tests.integration.test_exactly_once import (
     prepare,
     unpublished,
 )
-from tests.support import CLI, wait_until
+from tests.support import wait_until
+from tests.system import RunningSystem
 
 ALL = (*SERVICES, "projector")  # every process of the system, the read models' too
 EXTRA_BOOKS = 20_000  # on top of prepare()'s stock: no order is refused for lack of books
@@ -45,32 +43,21 @@ def seeded(make_env: MakeEnv, kafka: str, store: str,
     return env, added
 
 
-class Fleet:
-    """Named instances (`payment`, `payment#2`, ...) of the services, each its own process."""
+class Fleet(RunningSystem):
+    """A RunningSystem that counts what the test did to it, and remembers the fault
+    environment each instance was started with, so a restart can arm it again."""
 
     def __init__(self, environ: dict[str, str], log_dir: FilePath) -> None:
-        self.env = {**{k: v for k, v in os.environ.items()
-                       if not k.startswith(("ORDERFLOW_", "KAFKA_BOOTSTRAP"))}, **environ}
-        self.log_dir = log_dir
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        super().__init__(environ, log_dir)
         self.armed: dict[str, dict[str, str]] = {}  # instance -> extra env it runs with
         self.kills = 0
         self.crashes: Counter[str] = Counter()  # instance -> injected exits (137)
         self.restarts = 0
-        log_dir.mkdir(parents=True, exist_ok=True)
-
-    @staticmethod
-    def service_of(instance: str) -> str:
-        return instance.split("#")[0]
 
     def start(self, instances: Iterable[str], extra_env: dict[str, str] | None = None) -> None:
         for name in instances:
             self.armed[name] = dict(extra_env or {})
-            with (self.log_dir / f"{name}.log").open("ab") as log:
-                self.processes[name] = subprocess.Popen(
-                    [CLI, "-v", "run", self.service_of(name)],
-                    env={**self.env, **self.armed[name]}, stdout=log,
-                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            super().start([name], self.armed[name])
 
     def up(self, name: str) -> bool:
         """Running (stop handlers installed), or already dead."""
@@ -83,20 +70,15 @@ class Fleet:
         wait_until(lambda: all(map(self.up, self.processes)), timeout, "every instance up")
 
     def kill(self, name: str) -> None:
-        process = self.processes.pop(name)
-        process.send_signal(signal.SIGKILL)
-        process.wait(30)
+        super().kill(name)
         self.kills += 1
 
     def stop(self, names: Iterable[str] | None = None) -> dict[str, int]:
         """SIGTERM, once each is up: a SIGTERM before its stop handlers exist kills it."""
         chosen = list(self.processes) if names is None else list(names)
         for name in chosen:
-            wait_until(lambda name=name: self.processes[name].poll() is not None  # type: ignore[misc]
-                       or ": running (" in self.log(name), 60, f"{name} to be up")
-        for name in chosen:
-            self.processes[name].send_signal(signal.SIGTERM)
-        return {name: self.processes.pop(name).wait(60) for name in chosen}
+            wait_until(lambda name=name: self.up(name), 60, f"{name} to be up")  # type: ignore[misc]
+        return super().stop(chosen)
 
     def tend(self, rearm: Callable[[str], dict[str, str]] | None = None) -> None:
         """Restart every instance that died on its own (an injected fault)."""
@@ -109,10 +91,6 @@ class Fleet:
             del self.processes[name]
             self.restarts += 1
             self.start([name], rearm(name) if rearm else {})
-
-    def log(self, name: str) -> str:
-        path = self.log_dir / f"{name}.log"
-        return path.read_text(errors="replace") if path.exists() else ""
 
     def rebalances(self) -> int:
         """Partition assignments logged by every instance since the test began."""
