@@ -1,14 +1,17 @@
 """The JSON envelope on Kafka, encoded from and strictly decoded into domain messages.
 
 Decoding is strict: bad UTF-8, bad JSON (NaN included), an unknown type, a missing
-or extra field, a wrongly typed value, a float where money (an int) belongs, or a
-future schema_version all raise `DecodeError`, and the record goes to the DLQ.
+or extra field, a wrongly typed value, a float where money (an int) belongs, a string
+with NUL or another control character (PostgreSQL refuses NUL in text; no id or code
+of ours has one), or a future schema_version all raise `DecodeError`, and the record
+goes to the DLQ.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 import types
 import typing
 from collections.abc import Callable
@@ -26,6 +29,7 @@ ENVELOPE_FIELDS = {"event_id": str, "type": str, "schema_version": int, "aggrega
                    "aggregate_version": int, "occurred_at": str, "correlation_id": str,
                    "causation_id": (str, type(None)), "flow": (str, type(None)), "data": dict}
 MAX_ID = 64  # ids are stored in String(64) columns; longer is poison, not a database error
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # (wire type, from_version) -> function turning that version's `data` into the next one's.
 UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
@@ -152,6 +156,8 @@ def _check_envelope(document: dict[str, Any]) -> None:
             raise DecodeError(f"envelope field {name!r} has the wrong type")
         if isinstance(value, str) and len(value) > MAX_ID and name != "occurred_at":
             raise DecodeError(f"envelope field {name!r} is longer than {MAX_ID} characters")
+        if isinstance(value, str):
+            _printable(value, name)
 
 
 def _upcast(wire: str, version: int, current: int, data: dict[str, Any]) -> dict[str, Any]:
@@ -197,12 +203,20 @@ def _convert(value: object, hint: Any, where: str) -> object:
         return from_data(hint, value, where)  # type: ignore[arg-type]
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return _member(hint, value, where)
-    if hint in (str, int) and type(value) is hint:  # exact: rejects bool for int, float money
+    if hint is str and type(value) is str:
+        return _printable(value, where)
+    if hint is int and type(value) is int:  # exact: rejects bool for int, float money
         return value
     if hint is type(None) and value is None:
         return None
     raise DecodeError(f"{where}: expected {getattr(hint, '__name__', hint)}, "
                       f"got {type(value).__name__}")
+
+
+def _printable(value: str, where: str) -> str:
+    if _CONTROL.search(value):
+        raise DecodeError(f"{where}: contains a NUL or control character")
+    return value
 
 
 def _convert_union(value: object, options: tuple[Any, ...], where: str) -> object:

@@ -4,7 +4,12 @@ Rows are read as "every unpublished row, lowest id first", never "rows after the
 last id I saw": a transaction that took a lower id but commits after a higher one
 (PostgreSQL sequence gaps) is therefore picked up on the next pass, never skipped.
 A row is marked published only after its delivery report; a crash in between
-publishes it again on restart (consumers dedupe by message id).
+publishes it again on restart (consumers dedupe by message id). Every delivered row is
+marked, so a row that fails never makes the rows after it go out again. A row the
+broker refuses for good (`REFUSALS`: too large, not authorised, ...) is tried
+`RELAY_TRIES` times and then quarantined: counted, logged, never published, and out
+of the way. A broker that is away is not the rows' fault: nothing is counted, the
+relay backs off and tries again until it is back.
 
 The relay wakes when rows can be there: at once after a commit in its own process, and
 through a watcher for commits from other processes (the CLI placing an order) —
@@ -17,35 +22,73 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from contextlib import closing
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import psycopg
 import sqlalchemy as sa
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from psycopg import sql
 from sqlalchemy import Engine, event
-from sqlalchemy.exc import DBAPIError
 
 from adapters import faults
 from adapters.kafka.admin import quiet_client_config
 from adapters.kafka.errors import KafkaClientError
+from adapters.retry import backoff, log_retry
 from adapters.sql.engine import READONLY
 from adapters.sql.tables import outbox
+from domain.errors import OrderflowError
 
 logger = logging.getLogger(__name__)
 
 # Seconds between polls while idle; a watcher's wake-up cuts any of them short.
 IDLE_WAITS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25)
 SQLITE_WATCH_INTERVAL = 0.005  # seconds between two reads of PRAGMA data_version (~1 % CPU)
+RELAY_TRIES = 5  # refusals (non-retriable errors) before a row is quarantined
+DELIVERY_TIMEOUT_MS = 30_000  # librdkafka reports every message within this
+# What the broker or the client says about one record, for good. Anything else (a
+# timeout, a broker away, a leader moving, a topic not there yet) is an outage: the row
+# waits, uncounted, however long it lasts.
+REFUSALS = frozenset({KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE,
+                      KafkaError.INVALID_RECORD, KafkaError.TOPIC_EXCEPTION,
+                      KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.POLICY_VIOLATION,
+                      KafkaError._INVALID_ARG})
 
 
 def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
     return {**quiet_client_config(bootstrap), "enable.idempotence": True, "acks": "all",
             "linger.ms": 2, "batch.num.messages": 10000, "queue.buffering.max.ms": 2,
+            "message.timeout.ms": DELIVERY_TIMEOUT_MS,
+            "message.max.bytes": 8 * 1024 * 1024,  # dead letters of oversized poison
             **overrides}
+
+
+class PublishFailed(OrderflowError):
+    """Some rows of a pass were not delivered; the relay backs off and tries again."""
+
+
+@dataclass
+class Reports:
+    """What the broker said about each row of one pass (None: delivered)."""
+
+    expected: int
+    errors: dict[int, KafkaError | None] = field(default_factory=dict)
+
+    @property
+    def delivered(self) -> list[int]:
+        return [i for i, error in self.errors.items() if error is None]
+
+    @property
+    def refused(self) -> dict[int, KafkaError]:
+        return {i: e for i, e in self.errors.items() if e is not None and e.code() in REFUSALS}
+
+    @property
+    def complete(self) -> bool:
+        return len(self.errors) >= self.expected
 
 
 class OutboxRelay:
@@ -67,33 +110,44 @@ class OutboxRelay:
         return self._producer
 
     def pending(self) -> int:
+        """Rows waiting to be published (quarantined rows are not waiting)."""
+        return self._count(_WAITING)
+
+    def quarantined(self) -> int:
+        return self._count(outbox.c.quarantined_at.is_not(None))
+
+    def _count(self, where: Any) -> int:
         with self.engine.connect().execution_options(**READONLY) as connection:
-            query = sa.select(sa.func.count()).where(outbox.c.published_at.is_(None))
-            return int(connection.execute(query).scalar() or 0)
+            return int(connection.execute(sa.select(sa.func.count()).where(where)).scalar() or 0)
 
     def publish_pending(self) -> int:
-        """Publish one batch of unpublished rows; return how many were marked published."""
+        """Publish one batch of waiting rows; return how many were marked published.
+        Raises PublishFailed, after marking what was delivered, if any row was not."""
         rows = self._next_batch()
         if not rows:
             return 0
         faults.point("relay.before_produce")
-        delivered = self._produce(rows)
+        reports = self._produce(rows)
         faults.point("relay.after_produce")
-        self._mark(delivered)
-        return len(delivered)
+        self._mark(reports.delivered)
+        self._refuse(reports.refused)
+        if len(reports.delivered) < len(rows):
+            raise PublishFailed(self._failure(rows, reports))
+        return len(rows)
 
     def run(self, stop: threading.Event) -> None:
         watcher = threading.Thread(target=self.watch, args=(stop,), daemon=True,
                                    name=f"{self.name}-watch")
         watcher.start()
-        idle = 0
+        idle = failures = 0
         while not stop.is_set():
             try:
                 published = self.publish_pending()
-            except DBAPIError as exc:  # the store is unavailable: wait, the rows are safe
-                logger.error("%s: store unavailable (%s), retrying", self.name,
-                             type(exc).__name__)
-                stop.wait(1.0)
+                failures = 0
+            except Exception as exc:  # the rows are safe in the store: wait, try again
+                failures += 1
+                log_retry(logger, f"{self.name}: publishing", exc, failures)
+                stop.wait(backoff(failures))
                 continue
             if published >= self.batch_size:
                 continue
@@ -105,16 +159,18 @@ class OutboxRelay:
     def watch(self, stop: threading.Event) -> None:
         """Set `wakeup` whenever another connection commits to the store (never fails:
         without it the relay still polls)."""
+        failures = 0
         while not stop.is_set():
             try:
                 if self.engine.dialect.name == "postgresql":
                     self._listen(stop)
                 else:
                     self._watch_data_version(stop)
-            except (psycopg.Error, sqlite3.Error, DBAPIError) as exc:
+            except Exception as exc:  # the relay polls meanwhile
                 self.watching.clear()
-                logger.warning("%s: commit watcher failed (%s), polling meanwhile", self.name, exc)
-                stop.wait(1.0)
+                failures += 1
+                log_retry(logger, f"{self.name}: commit watcher", exc, failures)
+                stop.wait(backoff(failures))
 
     def _watch_data_version(self, stop: threading.Event) -> None:
         path = self.engine.url.database or ""
@@ -146,27 +202,25 @@ class OutboxRelay:
     def _next_batch(self) -> list[Any]:
         query = (sa.select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.value,
                            outbox.c.headers)
-                 .where(outbox.c.published_at.is_(None)).order_by(outbox.c.id)
-                 .limit(self.batch_size))
+                 .where(_WAITING).order_by(outbox.c.id).limit(self.batch_size))
         with self.engine.connect().execution_options(**READONLY) as connection:
             return list(connection.execute(query))
 
-    def _produce(self, rows: list[Any]) -> list[int]:
-        reports: dict[int, KafkaError | None] = {}
+    def _produce(self, rows: list[Any]) -> Reports:
+        reports = Reports(len(rows))
         for row in rows:
             self._produce_one(row, reports)
-        while len(reports) < len(rows):
-            if self.producer.flush(30) > 0:
-                break
-        delivered = [row.id for row in rows if row.id in reports and reports[row.id] is None]
-        failed = [(i, e) for i, e in reports.items() if e is not None]
-        if failed or len(reports) < len(rows):
-            self._report_failure(failed, len(rows) - len(reports))
-        return _prefix_of(rows, delivered)
+        deadline = time.monotonic() + DELIVERY_TIMEOUT_MS / 1000 + 5
+        while not reports.complete and time.monotonic() < deadline:
+            self.producer.flush(1.0)
+        if not reports.complete or any(e is not None and e.fatal()
+                                       for e in reports.errors.values()):
+            self._discard_producer()
+        return reports
 
-    def _produce_one(self, row: Any, reports: dict[int, KafkaError | None]) -> None:
+    def _produce_one(self, row: Any, reports: Reports) -> None:
         def on_delivery(error: KafkaError | None, _message: Message) -> None:
-            reports[row.id] = error
+            reports.errors[row.id] = error
 
         headers = [(k, v.encode()) for k, v in orjson.loads(row.headers)]
         while True:
@@ -176,7 +230,17 @@ class OutboxRelay:
                 break
             except BufferError:  # local queue full: serve delivery reports, then retry
                 self.producer.poll(0.1)
+            except KafkaException as exc:  # refused before sending (e.g. too large)
+                reports.errors[row.id] = exc.args[0]
+                break
         self.producer.poll(0)
+
+    def _discard_producer(self) -> None:
+        """A producer with a fatal error, or reports missing past their timeout, is
+        replaced; whatever it still held is produced again on the next pass."""
+        if self._producer is not None:
+            self._producer.purge()
+            self._producer = None
 
     def _mark(self, ids: list[int]) -> None:
         if not ids:
@@ -187,22 +251,35 @@ class OutboxRelay:
                                .values(published_at=now))
         logger.debug("%s published %d outbox rows (last id %d)", self.name, len(ids), ids[-1])
 
-    def _report_failure(self, failed: list[tuple[int, KafkaError]], unreported: int) -> None:
-        if failed:
-            first_id, error = failed[0]
-            logger.error("%s: delivery failed for outbox row %d (%d rows failed): %s",
-                         self.name, first_id, len(failed), KafkaClientError("produce", error))
-        if unreported:
-            logger.error("%s: %d rows got no delivery report in time", self.name, unreported)
+    def _refuse(self, refused: dict[int, KafkaError]) -> None:
+        """Count a refusal on each row; a row refused RELAY_TRIES times is quarantined."""
+        if not refused:
+            return
+        now = datetime.now(UTC).isoformat()
+        with self.engine.begin() as connection:
+            for row_id, error in refused.items():
+                connection.execute(outbox.update().where(outbox.c.id == row_id).values(
+                    attempts=outbox.c.attempts + 1, last_error=str(KafkaClientError(
+                        "produce", error))[:2000]))
+            done = connection.execute(sa.select(outbox.c.id, outbox.c.topic, outbox.c.key,
+                                                outbox.c.message_id, outbox.c.last_error)
+                                      .where(outbox.c.id.in_(list(refused)),
+                                             outbox.c.attempts >= RELAY_TRIES)).all()
+            connection.execute(outbox.update().where(outbox.c.id.in_([r.id for r in done]))
+                               .values(quarantined_at=now))
+        for row in done:
+            logger.error("%s: quarantined outbox row %d (topic %s, key %s, message %s) after"
+                         " %d refusals: %s", self.name, row.id, row.topic, row.key,
+                         row.message_id, RELAY_TRIES, row.last_error)
+
+    @staticmethod
+    def _failure(rows: list[Any], reports: Reports) -> str:
+        failed = [(i, e) for i, e in reports.errors.items() if e is not None]
+        unanswered = len(rows) - len(reports.errors)
+        first = f"; first: row {failed[0][0]}: {KafkaClientError('produce', failed[0][1])}" \
+            if failed else ""
+        return (f"{len(failed)} of {len(rows)} rows failed, {unanswered} unanswered"
+                f" ({len(reports.refused)} refused for good){first}")
 
 
-def _prefix_of(rows: list[Any], delivered: list[int]) -> list[int]:
-    """Mark only the unbroken run of delivered rows from the start of the batch, so a
-    failed row is retried before anything after it is considered done."""
-    done = set(delivered)
-    prefix: list[int] = []
-    for row in rows:
-        if row.id not in done:
-            break
-        prefix.append(row.id)
-    return prefix
+_WAITING = sa.and_(outbox.c.published_at.is_(None), outbox.c.quarantined_at.is_(None))

@@ -1,4 +1,11 @@
-"""Settings, read once from the environment and passed in (never read at import time)."""
+"""Settings, read once from the environment and passed in (never read at import time).
+
+Every value is checked here, so a bad one is one clear line naming its variable before
+anything starts. The topic prefix becomes part of topic, group, schema and channel
+names; `PREFIXED_NAMES` lists the longest of each with its limit, and the prefix may be
+as long as the tightest of them leaves room for (`PREFIX_MAX`), so no name is ever cut
+short or refused later (two stores' schemas truncated to one, a NOTIFY that fails).
+"""
 
 from __future__ import annotations
 
@@ -14,8 +21,28 @@ from domain.errors import OrderflowError
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 _HOST_PORT = re.compile(r"^[A-Za-z0-9._\-\[\]:]+:(\d{1,5})$")
-_PREFIX = re.compile(r"^[A-Za-z0-9._-]{0,64}$")
+_PREFIX = re.compile(r"^[A-Za-z0-9._-]*$")
 _SCHEMES = ("sqlite", "postgresql", "postgres", "postgresql+psycopg")
+
+
+PG_NAME_BYTES = 63  # PostgreSQL identifiers and NOTIFY channels (NAMEDATALEN - 1)
+# Every name the topic prefix is part of, at its longest ("{}" is the prefix), the limit
+# on that name and what it is. The prefix is ASCII, so characters are bytes.
+PREFIXED_NAMES = (
+    ("outbox_{}orderflow_orchestrator", PG_NAME_BYTES,  # outbox_<schema>: 0005's trigger
+     "PostgreSQL schema and channel names"),
+    ("{}inventory.commands.dlq", 249, "Kafka topic names"),
+    ("{}orderflow.orchestrator", 255, "consumer groups, stored in String(255) columns"),
+)
+
+
+def _prefix_limit() -> tuple[int, str]:
+    """The longest prefix every name in PREFIXED_NAMES allows, and why."""
+    return min((limit - len(template.format("")), f"{what}, {limit} bytes at most")
+               for template, limit, what in PREFIXED_NAMES)
+
+
+PREFIX_MAX, _PREFIX_LIMIT_REASON = _prefix_limit()
 
 
 class SettingsError(OrderflowError):
@@ -31,6 +58,7 @@ class Settings:
     cache_dir: Path = PROJECT_ROOT / ".cache"
     order_timeout: timedelta = timedelta(seconds=30)
     step_timeout: timedelta = timedelta(seconds=5)
+    retention: timedelta = timedelta(hours=168)  # processed ids, published outbox rows
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -45,6 +73,8 @@ class Settings:
                                    "ORDERFLOW_ORDER_TIMEOUT"),
             step_timeout=_seconds(env.get("ORDERFLOW_STEP_TIMEOUT") or "5",
                                   "ORDERFLOW_STEP_TIMEOUT"),
+            retention=_hours(env.get("ORDERFLOW_RETENTION_HOURS") or "168",
+                             "ORDERFLOW_RETENTION_HOURS"),
         )
 
     @property
@@ -89,10 +119,24 @@ def _seconds(value: str, name: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
+def _hours(value: str, name: str) -> timedelta:
+    try:
+        hours = float(value)
+    except ValueError:
+        hours = -1.0
+    if not 0 < hours <= 100_000:  # also refuses nan and inf
+        raise SettingsError(f"{name}: expected hours above 0 and at most 100000 (e.g. 168),"
+                            f" got {value[:20]!r}")
+    return timedelta(hours=hours)
+
+
 def _prefix(value: str) -> str:
     if not _PREFIX.match(value):
         raise SettingsError(
-            "ORDERFLOW_TOPIC_PREFIX: use at most 64 of A-Z a-z 0-9 . _ - (got "
+            "ORDERFLOW_TOPIC_PREFIX: use only A-Z a-z 0-9 . _ - (got "
             f"{value[:40]!r})"
         )
+    if len(value) > PREFIX_MAX:
+        raise SettingsError(f"ORDERFLOW_TOPIC_PREFIX: at most {PREFIX_MAX} characters"
+                            f" (it is part of {_PREFIX_LIMIT_REASON}); got {len(value)}")
     return value

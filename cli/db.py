@@ -1,7 +1,8 @@
-"""`orderflow db upgrade`: Alembic migrations for every store."""
+"""`orderflow db upgrade`: Alembic migrations for every store; `db prune`: retention."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -25,3 +26,20 @@ def upgrade(ctx: typer.Context,
     else:
         table("stores migrated", ["store", "revision", "location"],
               [(s, r, where[s]) for s, r in revisions.items()])
+
+
+@app.command()
+def prune(ctx: typer.Context,
+          json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
+          ) -> None:
+    """Delete processed ids and published outbox rows older than ORDERFLOW_RETENTION_HOURS
+    in every store (services also do it on their own, every 10 minutes)."""
+    orderflow = app_of(ctx)
+    pruned = orderflow.prune()
+    if json:
+        emit_json({s: {"processed_ids": p.processed_ids, "outbox_rows": p.outbox_rows}
+                   for s, p in pruned.items()})
+    else:
+        hours = orderflow.settings.retention / timedelta(hours=1)
+        table(f"stores pruned (older than {hours:g} h)", ["store", "processed ids", "outbox rows"],
+              [(s, f"{p.processed_ids:,}", f"{p.outbox_rows:,}") for s, p in pruned.items()])

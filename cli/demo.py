@@ -1,8 +1,9 @@
 """`orderflow demo`: the main job, on embedded defaults, from a fresh clone.
 
 Starts the local broker if none answers, migrates the stores, creates the topics,
-starts every service, prints the tutorial line, runs the comparison with live
-progress, prints the final statuses and the comparison, then stops what it started.
+starts every service (a supervisor restarts one that exits, and says so on stderr),
+prints the tutorial line, runs the comparison with live progress, prints the final
+statuses and the comparison, then stops what it started.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import typer
 from cli.compare import compare_with_progress, render, report
 from cli.context import app_of
 from cli.output import console, table
+from cli.run import say_restart
 from services.bootstrap import SERVICES, Orderflow
 from services.supervisor import Supervisor
 
@@ -33,7 +35,8 @@ def demo(ctx: typer.Context,
     console.print(f"Kafka at {address}" + (" (started for the demo)" if broker_started else ""))
     _step("migrations", orderflow.upgrade)
     _step("topics", orderflow.create_topics)
-    supervisor = Supervisor(list(SERVICES), orderflow.settings.data_dir / "logs")
+    supervisor = Supervisor(list(SERVICES), orderflow.settings.data_dir / "logs",
+                            on_restart=say_restart)
     try:
         _run(orderflow, supervisor, orders)
     finally:

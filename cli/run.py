@@ -8,10 +8,10 @@ from typing import Annotated
 import typer
 
 from cli.context import app_of
-from cli.output import console, table
+from cli.output import console, err_console, table
 from services.bootstrap import SERVICES, Orderflow
 from services.runner import install_stop_handlers
-from services.supervisor import Child, Supervisor
+from services.supervisor import Supervisor
 
 ServiceNames = Annotated[list[str], typer.Argument(
     metavar="SERVICE...", help=f"One or more of: {', '.join(SERVICES)}.")]
@@ -51,18 +51,18 @@ def _preflight(orderflow: Orderflow, services: list[str]) -> None:
 
 
 def _supervise(orderflow: Orderflow, services: list[str]) -> None:
-    supervisor = Supervisor(services, orderflow.settings.data_dir / "logs")
+    supervisor = Supervisor(services, orderflow.settings.data_dir / "logs", on_restart=say_restart)
     children = supervisor.start()
     table("services", ["service", "pid", "log"],
           [(c.service, c.process.pid, c.log) for c in children])
-    console.print("running; Ctrl-C stops them all")
-
-    def exited(child: Child) -> None:
-        console.print(f"[red]{child.service} exited with code {child.process.returncode};"
-                      f" see {child.log}[/red]")
-
+    console.print("running; a service that exits is restarted; Ctrl-C stops them all")
     try:
-        supervisor.wait(exited)
+        supervisor.wait()
     finally:
         supervisor.stop()
         console.print("stopped")
+
+
+def say_restart(line: str) -> None:
+    """A restart, in red on stderr (the supervisor also writes it to the service's log)."""
+    err_console.print(line, style="red", markup=False)

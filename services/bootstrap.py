@@ -13,6 +13,7 @@ from functools import cached_property
 
 from sqlalchemy import Engine
 
+from adapters import faults
 from adapters.catalog import load_catalog
 from adapters.kafka import admin, tutorial
 from adapters.kafka.broker import LocalBroker
@@ -20,7 +21,7 @@ from adapters.kafka.consumer import ConsumerRuntime
 from adapters.kafka.topics import topic_name, topic_specs
 from adapters.relay import OutboxRelay
 from adapters.settings import Settings
-from adapters.sql import migrate
+from adapters.sql import migrate, retention
 from adapters.sql.engine import STORES, make_engine, schema_name, sqlite_path
 from adapters.sql.event_store import EventStore
 from domain.catalog import Catalog
@@ -105,7 +106,7 @@ class Orderflow:
             case "projector":
                 self.store("projector")
                 projector = self.projector()
-                return ServicePlan("projector", None, projector.topics, projector.handle,
+                return ServicePlan("projector", "projector", projector.topics, projector.handle,
                                    batch_handler=projector.handle_batch)
         raise UnknownService(f"unknown service {service!r}; choose from {', '.join(SERVICES)}")
 
@@ -113,6 +114,9 @@ class Orderflow:
         plan = self.plan(service)
         relay = self.relay(plan.relay_store).run if plan.relay_store else None
         consumer = self.consumer(plan) if plan.handler is not None else None
+        if consumer is not None:  # its store holds the group's processed ids (and the outbox)
+            plan.tickers.append(retention.pruner(consumer.engine, self.settings.retention,
+                                                 system_clock))  # the clock that stamps them
         return ServiceProcess(plan, relay, consumer, stop)
 
     def consumer(self, plan: ServicePlan) -> ConsumerRuntime:
@@ -177,6 +181,12 @@ class Orderflow:
     def upgrade(self) -> dict[str, str]:
         return {s: migrate.upgrade(self.engine(s), s, self.schema(s)) for s in STORES}
 
+    def prune(self) -> dict[str, retention.Pruned]:
+        """Prune every store now; all are checked first, so a refusal deletes nothing."""
+        engines = {s: self.store(s) for s in STORES}
+        now = system_clock()  # the wall clock stamps processed_at and published_at
+        return {s: retention.prune(e, self.settings.retention, now) for s, e in engines.items()}
+
     def store(self, store: str) -> Engine:
         """The engine of a store that must already be migrated."""
         if not self.settings.is_postgres and not sqlite_path(self.settings, store).exists():
@@ -204,4 +214,4 @@ class Orderflow:
 
 
 def bootstrap(settings: Settings | None = None) -> Orderflow:
-    return Orderflow(settings or Settings.from_env())
+    return Orderflow(settings or Settings.from_env(), faults.skewed(system_clock))

@@ -1,5 +1,9 @@
 """One deployable service in one process: its outbox relay, its consumer, its timers.
 
+Each part is a loop that survives store and Kafka errors (adapters/retry.py); a part
+that still dies stops the process with exit code 1, and the supervisor that started it
+(`up`, `demo`, `run A B`) starts it again.
+
 SIGINT/SIGTERM stop it cleanly: the consumer finishes its batch and commits, leaves
 the group, and the relay flushes what it has produced.
 """
@@ -13,10 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 
-from sqlalchemy.exc import DBAPIError
-
 from adapters.kafka.consumer import BatchHandler, ConsumerRuntime, Handler, Interest, everything
-from adapters.sql.event_store import ConcurrencyError
+from adapters.retry import backoff, log_retry
 
 logger = logging.getLogger(__name__)
 
@@ -71,17 +73,19 @@ class ServiceProcess:
         return parts
 
     def _tick(self) -> None:
+        failures = 0
         while not self.stop.is_set():
             if self.consumer is not None and not self.consumer.caught_up.is_set():
                 self.stop.wait(0.1)  # judge deadlines only once the backlog is applied
                 continue
             try:
                 busy = sum(ticker() for ticker in self.plan.tickers)
-            except (DBAPIError, ConcurrencyError) as exc:
-                logger.error("%s: timers failed (%s), retrying", self.plan.name,
-                             type(exc).__name__)
-                busy = 0
-                self.stop.wait(1.0)
+                failures = 0
+            except Exception as exc:  # a timer's row stays due: it fires on a later tick
+                failures += 1
+                log_retry(logger, f"{self.plan.name}: timers", exc, failures)
+                self.stop.wait(backoff(failures))
+                continue
             self.stop.wait(0.0 if busy else 0.2)
 
     def _guard(self, target: Callable[[], None]) -> None:

@@ -1,23 +1,57 @@
-"""`orderflow up` / `orderflow run A B`: each service as its own child process.
+"""`orderflow up` / `orderflow run A B` / `orderflow demo`: each service as its own child.
 
-Ctrl-C (or SIGTERM) stops every child with SIGTERM and waits for it; a child that
-dies on its own is reported and the others keep running.
+A child that exits on its own — a crash, an injected fault, a SIGKILL from outside, any
+exit code — is restarted: a service that dies is never left dead. `start()` starts a
+watcher thread that does this, so a caller that never calls `wait()` (`demo`) gets it
+too. The restart waits a backoff that doubles from 0.5 s up to 30 s, so a service that
+cannot start (a store gone, a bad config) does not spin; it resets once a child has run
+for 60 s, so one crash after a long run comes back at once. Each restart is one line
+through `on_restart` (stderr by default) and in the service's own log, with its count.
+
+Ctrl-C or SIGTERM ends `wait()` and halts the watcher at once, so children stopping on
+the same Ctrl-C are not restarted. `stop()` halts and joins the watcher first (nothing is
+restarted during or after it), then SIGTERMs every child and waits, killing one that does
+not stop in time. Safety never rests on a restart: every effect commits with its
+position, so a child restarted mid-batch redoes nothing twice.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
 logger = logging.getLogger(__name__)
+TICK = 0.2  # seconds between the watcher's looks at the children
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """How long to wait before a restart: `first` doubling per quick exit, up to `cap`;
+    a child that ran `stable` seconds or more starts the doubling over."""
+
+    first: float = 0.5
+    cap: float = 30.0
+    stable: float = 60.0
+
+    def delay(self, streak: int) -> float:
+        """The wait before a restart after `streak` quick exits in a row before this one."""
+        return min(self.cap, self.first * 2.0 ** min(streak, 32))
+
+    def streak_after(self, streak: int, ran_for: float) -> int:
+        return 0 if ran_for >= self.stable else streak
+
+
+BACKOFF = Backoff()
 
 
 @dataclass
@@ -25,56 +59,132 @@ class Child:
     service: str
     process: subprocess.Popen[bytes]
     log: Path
+    restarts: int = 0
+    started_at: float = 0.0  # time.monotonic() of the current process's start
+    streak: int = 0  # quick exits in a row, for the backoff
+    due: float | None = None  # when a restart is scheduled: its time.monotonic()
+
+
+def exit_text(returncode: int) -> str:
+    """`exited with code 3`, or for a signal `exited with code 137 (SIGKILL)` as a shell says."""
+    if returncode >= 0:
+        return f"exited with code {returncode}"
+    try:
+        name = signal.Signals(-returncode).name
+    except ValueError:
+        name = f"signal {-returncode}"
+    return f"exited with code {128 - returncode} ({name})"
+
+
+def to_stderr(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 class Supervisor:
-    def __init__(self, services: Sequence[str], log_dir: Path, verbose: bool = True) -> None:
+    def __init__(self, services: Sequence[str], log_dir: Path, verbose: bool = True, *,
+                 environ: Mapping[str, str] | None = None,
+                 on_restart: Callable[[str], None] = to_stderr,
+                 backoff: Backoff = BACKOFF) -> None:
+        """`environ` is the children's environment (None: this process's own)."""
         self.services, self.log_dir, self.verbose = list(services), log_dir, verbose
+        self.environ = None if environ is None else dict(environ)
+        self.on_restart, self.backoff = on_restart, backoff
         self.children: list[Child] = []
-        self._stopping = False
+        self._halt = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     def start(self) -> list[Child]:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        executable = str(Path(sys.executable).with_name("orderflow"))
-        flags = ["-v"] if self.verbose else []
         for service in self.services:
             log = self.log_dir / f"{service}.log"
-            with log.open("ab") as out:
-                process = subprocess.Popen([executable, *flags, "run", service], stdout=out,
-                                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-            self.children.append(Child(service, process, log))
+            self.children.append(Child(service, self._spawn(service, log), log,
+                                       started_at=time.monotonic()))
+        self._watcher = threading.Thread(target=self._watch, name="supervisor", daemon=True)
+        self._watcher.start()
         return self.children
 
-    def wait(self, on_exit: Callable[[Child], None]) -> None:
-        """Block until stopped by a signal; report children that exit by themselves."""
+    def wait(self) -> None:
+        """Block until SIGINT or SIGTERM (or `stop()`); the watcher restarts meanwhile."""
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._on_signal)
-        reported: set[int] = set()
-        while not self._stopping:
-            for child in self.children:
-                if child.process.poll() is not None and child.process.pid not in reported:
-                    reported.add(child.process.pid)
-                    on_exit(child)
-            if len(reported) == len(self.children):
-                return
-            time.sleep(0.2)
+        while not self._halt.wait(TICK):
+            pass
 
     def stop(self, timeout: float = 30.0) -> None:
+        self._halt.set()
+        if self._watcher is not None:
+            self._watcher.join()
         for child in self.children:
             if child.process.poll() is None:
                 child.process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + timeout
         for child in self.children:
-            try:
-                child.process.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                logger.warning("%s did not stop in time; killing pid %d", child.service,
-                               child.process.pid)
-                child.process.kill()
-                child.process.wait()
+            self._reap(child, max(0.1, deadline - time.monotonic()))
+
+    def _reap(self, child: Child, timeout: float) -> None:
+        try:
+            child.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            logger.warning("%s did not stop in time; killing pid %d", child.service,
+                           child.process.pid)
+            child.process.kill()
+            child.process.wait()
 
     def _on_signal(self, _signum: int, _frame: FrameType | None) -> None:
-        self._stopping = True
+        self._halt.set()
+
+    def _spawn(self, service: str, log: Path) -> subprocess.Popen[bytes]:
+        executable = str(Path(sys.executable).with_name("orderflow"))
+        flags = ["-v"] if self.verbose else []
+        with log.open("ab") as out:
+            return subprocess.Popen([executable, *flags, "run", service], stdout=out,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    env=self.environ)
+
+    def _watch(self) -> None:
+        while not self._halt.wait(TICK):
+            for child in self.children:
+                if not self._halt.is_set():
+                    self._tend_safely(child)
+
+    def _tend_safely(self, child: Child) -> None:
+        """The watcher outlives any one failure (a reporter that raises, a full disk)."""
+        try:
+            self._tend(child, time.monotonic())
+        except Exception:
+            logger.exception("supervising %s failed; trying again", child.service)
+
+    def _tend(self, child: Child, now: float) -> None:
+        if child.due is None:
+            returncode = child.process.poll()
+            if returncode is not None:
+                self._schedule(child, returncode, now)
+        elif now >= child.due:
+            self._restart(child, now)
+
+    def _schedule(self, child: Child, returncode: int, now: float) -> None:
+        streak = self.backoff.streak_after(child.streak, now - child.started_at)
+        delay = self.backoff.delay(streak)
+        child.streak, child.due = streak + 1, now + delay
+        self._say(child, f"{child.service} {exit_text(returncode)}; restarting in"
+                         f" {delay:.1f} s (restart {child.restarts + 1})")
+
+    def _restart(self, child: Child, now: float) -> None:
+        child.due, child.started_at = None, now
+        try:
+            child.process = self._spawn(child.service, child.log)
+        except OSError as error:  # the old, dead process stays: the next tick reschedules
+            self._say(child, f"{child.service} could not be started: {error}")
+            return
+        child.restarts += 1
+
+    def _say(self, child: Child, line: str) -> None:
+        """One line for the operator, and the same line in the service's own log."""
+        self.on_restart(line)
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        with contextlib.suppress(OSError), child.log.open("a") as log:
+            log.write(f"{stamp} WARNING {__name__}: {line}\n")
 
 
 def is_alive(pid: int) -> bool:

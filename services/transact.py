@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine
 
 from adapters.sql.engine import READONLY
 from adapters.sql.event_store import ConcurrencyError
+from adapters.sql.transaction import write
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -23,7 +24,7 @@ def transact(engine: Engine, work: Callable[[Connection], T], what: str,
     """load → decide → append inside `work`; on a clash reload and decide again."""
     for attempt in range(1, attempts + 1):
         try:
-            with engine.begin() as connection:
+            with write(engine) as connection:
                 return work(connection)
         except ConcurrencyError:
             logger.info("%s: concurrent change, attempt %d of %d", what, attempt, attempts)

@@ -56,3 +56,21 @@ def wait_until(condition: Callable[[], T | None], timeout: float, what: str,
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+class ManualClock:
+    """The clock of service processes started with `environ` (ORDERFLOW_FAULT_CLOCK_FILE):
+    the wall clock plus whatever `advance` added. A test moves time on once its premise
+    holds, so "answered before the deadline" is true by construction, not by a race."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.offset = path, 0.0
+        path.write_text("0")
+
+    @property
+    def environ(self) -> dict[str, str]:
+        return {"ORDERFLOW_FAULT_CLOCK_FILE": str(self.path)}
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+        self.path.write_text(str(self.offset))

@@ -3,20 +3,32 @@
 One database transaction per batch holds the handlers' effects (events, outbox
 rows, read-model rows) AND the group's positions. On assignment the consumer seeks
 to the stored positions, so Kafka redelivery changes nothing; Kafka offset commits
-happen after the database commit and are advisory only. A record that cannot be
-decoded or handled goes to `<topic>.dlq` with the error in its headers, and the
-partition moves on. Database outages are not poison: the batch is rolled back and
-the partitions rewound to the stored positions.
+happen after the database commit and are advisory only. Stored positions only move
+forward.
+
+Outage or poison is decided in one function, `verdict`. A store or broker that is away
+is an outage: the batch is rolled back, the partitions rewound to the stored positions,
+and the loop backs off and tries again, for as long as it takes; nothing is lost. A
+record that cannot be decoded, or whose handler keeps failing on a store that works
+(`MESSAGE_TRIES` times, while the rest of its batch applies), is poison: it becomes a
+dead letter for `<topic>.dlq` — an outbox row in the batch's own transaction, published
+by the relay (dlq.py) — and the partition moves on. No Kafka I/O happens inside the
+transaction. The loop survives every error; a thread that still dies takes the process
+with it, and whoever started it restarts it.
 
 Speed without weaker guarantees: messages the service declares no interest in (`wants`)
 advance the positions and nothing else; the rest of a batch runs straight in the one
 transaction (or through a `batch_handler` that writes set-wise), and only if something
-in it fails is the batch redone with a savepoint per message, to dead-letter just that one.
+in it fails is the batch redone with a savepoint per message — its dedupe, handler and
+bookkeeping all inside that savepoint — to dead-letter just the one that fails.
 """
 
 from __future__ import annotations
 
+import enum
+import itertools
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -32,21 +44,43 @@ from confluent_kafka import (
     TopicPartition,
 )
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 
 from adapters import faults
 from adapters.codec import DecodeError, Envelope, decode
 from adapters.kafka.admin import quiet_client_config
-from adapters.kafka.dlq import DeadLetters
+from adapters.kafka.dlq import dead_letter
+from adapters.kafka.errors import KafkaClientError
+from adapters.retry import backoff, log_retry
 from adapters.sql import tracking
 from adapters.sql.event_store import ConcurrencyError
+from adapters.sql.tables import outbox
+from adapters.sql.transaction import write
 from domain.errors import OrderflowError
 
 logger = logging.getLogger(__name__)
 
 MAX_RECORD_BYTES = 256 * 1024  # our envelopes are < 10 KiB; anything this big is poison
 REJOIN_DEADLINE = 60.0  # seconds without any assignment before the Kafka client is replaced
-HANDLER_ATTEMPTS = 5
+MESSAGE_TRIES = 5  # a handler failing this often on a store that works: poison
+
+
+class Verdict(enum.Enum):
+    OUTAGE = "outage"  # the store or the broker is away: wait and retry, lose nothing
+    RETRY = "retry"  # this message failed on a store that works: try it again
+    POISON = "poison"  # this message can never be applied: dead-letter it
+
+
+def verdict(error: BaseException, tries: int) -> Verdict:
+    """Outage or poison, decided here and nowhere else. `tries`: how often this one
+    message has failed so far while the store kept answering."""
+    if isinstance(error, KafkaException | KafkaClientError):
+        return Verdict.OUTAGE
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return Verdict.OUTAGE  # SQLAlchemy saw the connection drop
+    if isinstance(error, DBAPIError | ConcurrencyError) and tries < MESSAGE_TRIES:
+        return Verdict.RETRY
+    return Verdict.POISON
 
 
 @dataclass(frozen=True)
@@ -80,6 +114,10 @@ class _OneByOne(Exception):
     """A message failed inside a batch applied in one piece: apply it one by one."""
 
 
+class StoreAway(OrderflowError):
+    """A savepoint could not even be rolled back: the store, not the message, failed."""
+
+
 class ConsumerRuntime:
     def __init__(self, *, engine: Engine, bootstrap: str, group: str, topics: Sequence[str],
                  handler: Handler, wants: Interest = everything,
@@ -99,15 +137,17 @@ class ConsumerRuntime:
         self.rejoin_deadline = rejoin_deadline
         self._unassigned_since = time.monotonic()
         self.replacements = 0  # Kafka clients replaced because they stayed out of the group
-        self.dead_letters = DeadLetters(bootstrap, group)
+        self._stop = threading.Event()
         self._next: dict[tuple[str, int], int] = {}  # applied positions of owned partitions
         self._assigned: list[tuple[str, int]] | None = None
-        self._targets: dict[tuple[str, int], int] | None = None  # high watermarks at assignment
+        # (log start, high watermark) of each partition at assignment
+        self._targets: dict[tuple[str, int], tuple[int, int]] | None = None
         self.caught_up = threading.Event()  # the backlog found at start is applied
         self.rebalances = 0
         self.processed = 0
 
     def run(self, stop: threading.Event) -> None:
+        self._stop = stop
         self._subscribe()
         logger.info("%s: group %s consuming %s", self.name, self.group, ", ".join(self.topics))
         failures = 0
@@ -117,11 +157,10 @@ class ConsumerRuntime:
                     self.poll_once(timeout=0.2)
                     self._replace_if_stuck()
                     failures = 0
-                except (DBAPIError, ConcurrencyError, KafkaException) as exc:  # rolled back
+                except Exception as exc:  # rolled back and rewound: nothing is lost
                     failures += 1
-                    logger.error("%s: batch failed (%s), retrying: %s", self.name,
-                                 type(exc).__name__, str(exc).splitlines()[0][:200])
-                    stop.wait(min(5.0, 0.1 * 2**failures))
+                    log_retry(logger, f"{self.name}: batch", exc, failures)
+                    stop.wait(backoff(failures))
         finally:
             self.close()
 
@@ -170,13 +209,16 @@ class ConsumerRuntime:
             self._targets = self._watermarks(self.consumer, self._assigned)
             if self._targets is None:
                 return
-        if all(self._next.get(key, 0) >= high for key, high in self._targets.items()):
+        if all(max(self._next.get(key, 0), low) >= high
+               for key, (low, high) in self._targets.items()):
             logger.info("%s: caught up with the backlog found at start", self.name)
             self.caught_up.set()
 
     def close(self) -> None:
-        self.consumer.close()  # leaves the group; partitions move on now, not after a timeout
-        self.dead_letters.close()
+        try:
+            self.consumer.close()  # leaves the group; partitions move on now, not after a timeout
+        except KafkaException as exc:
+            logger.warning("%s: leaving the group failed: %s", self.name, exc)
 
     def _is_record(self, message: Message) -> bool:
         error = message.error()
@@ -195,8 +237,11 @@ class ConsumerRuntime:
             raise
         self._next.update(positions)
         self.processed += len(records)
-        self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in positions.items()],
-                             asynchronous=True)
+        try:  # advisory: the stored positions are the truth
+            self.consumer.commit(offsets=[TopicPartition(t, p, o)
+                                          for (t, p), o in positions.items()], asynchronous=True)
+        except KafkaException as exc:
+            logger.info("%s: advisory offset commit failed: %s", self.name, exc)
 
     def _transaction(self, records: list[Message]) -> dict[tuple[str, int], int]:
         """Apply a batch in one transaction. The common case runs every handler straight
@@ -214,30 +259,34 @@ class ConsumerRuntime:
     def _apply_batch(self, records: list[Message], decoded: list[Incoming | Exception], *,
                      one_by_one: bool) -> dict[tuple[str, int], int]:
         positions = {(m.topic(), m.partition()): m.offset() + 1 for m in records}
-        with self.engine.begin() as connection:
-            wanted = [(m, d) for m, d in zip(records, decoded, strict=True)
-                      if isinstance(d, Incoming) and self.wants(d.envelope)]
-            seen = tracking.already_processed(connection, self.group,
-                                              [d.envelope.event_id for _, d in wanted])
-            todo: list[tuple[Message, Incoming]] = []
-            for message, item in wanted:
-                if item.envelope.event_id not in seen:  # else a re-published copy: a no-op
-                    seen.add(item.envelope.event_id)
-                    todo.append((message, item))
+        with write(self.engine) as connection:
+            pairs = list(zip(records, decoded, strict=True))
             if one_by_one:
-                for message, item in todo:
-                    self._handle(connection, message, item)
+                for message, item in pairs:
+                    self._one(connection, message, item)
             else:
-                self._handle_together(connection, [item for _, item in todo])
+                self._together(connection, pairs)
             faults.point("consumer.mid_batch")  # effects written, nothing committed yet
-            for message, item in zip(records, decoded, strict=True):
-                if not isinstance(item, Incoming):
-                    self.dead_letters.add(message, item)
-            tracking.mark_processed(connection, self.group,
-                                    [item.envelope.event_id for _, item in todo])
-            self.dead_letters.flush()  # DLQ records are durable before positions move on
             tracking.save_positions(connection, self.group, positions)
         return positions
+
+    def _together(self, connection: Connection,
+                  pairs: list[tuple[Message, Incoming | Exception]]) -> None:
+        """The whole batch straight in the transaction, dedupe and bookkeeping set-wise."""
+        wanted = [i for _, i in pairs if isinstance(i, Incoming) and self.wants(i.envelope)]
+        letters = [dead_letter(self.group, m, i) for m, i in pairs if isinstance(i, Exception)]
+        seen = tracking.already_processed(connection, self.group,
+                                          [i.envelope.event_id for i in wanted]
+                                          + [letter.message_id for letter in letters])
+        todo = list({i.envelope.event_id: i for i in wanted
+                     if i.envelope.event_id not in seen}.values())  # copies are no-ops
+        self._handle_together(connection, todo)
+        letters = [letter for letter in letters if letter.message_id not in seen]
+        if letters:
+            connection.execute(outbox.insert(), [letter.row for letter in letters])
+        tracking.mark_processed(connection, self.group,
+                                [i.envelope.event_id for i in todo]
+                                + [letter.message_id for letter in letters])
 
     def _handle_together(self, connection: Connection, items: list[Incoming]) -> None:
         if not items:
@@ -245,8 +294,8 @@ class ConsumerRuntime:
         try:
             self.batch_handler(connection, items)
         except Exception as exc:
-            if isinstance(exc, DBAPIError) and not isinstance(exc, IntegrityError | DataError):
-                raise  # the store is down, not the message: roll back and retry the batch
+            if verdict(exc, 1) is Verdict.OUTAGE:
+                raise  # the store is away, not the message: roll back and retry the batch
             raise _OneByOne(f"a batch from {items[0].where} failed") from exc
 
     def _one_after_another(self, connection: Connection, items: Sequence[Incoming]) -> None:
@@ -262,27 +311,46 @@ class ConsumerRuntime:
         except DecodeError as exc:
             return exc
 
-    def _handle(self, connection: Connection, message: Message, item: Incoming) -> None:
-        for attempt in range(1, HANDLER_ATTEMPTS + 1):
+    def _one(self, connection: Connection, message: Message, item: Incoming | Exception) -> None:
+        """One message in savepoints of its own: applied, retried, or dead-lettered."""
+        if isinstance(item, Exception):
+            self._dead_letter(connection, message, item, None)
+            return
+        if not self.wants(item.envelope):
+            return
+        for tries in itertools.count(1):
             savepoint = connection.begin_nested()
             try:
-                self.handler(connection, item)
+                self._apply_one(connection, item)
                 savepoint.commit()
                 return
-            except ConcurrencyError:
-                savepoint.rollback()
-                logger.info("%s: %s conflict, attempt %d", self.name, item.where, attempt)
-            except DBAPIError as exc:
-                savepoint.rollback()
-                if not isinstance(exc, IntegrityError | DataError):
-                    raise  # the store is down, not the message: roll back and retry the batch
-                self.dead_letters.add(message, exc, item)
-                return
-            except Exception as exc:  # poison: whatever it is, it must not block the partition
-                savepoint.rollback()
-                self.dead_letters.add(message, exc, item)
-                return
-        raise ConcurrencyError(f"{item.where}: still conflicting after {HANDLER_ATTEMPTS} tries")
+            except Exception as exc:
+                _roll_back(savepoint, exc)
+                match verdict(exc, tries):
+                    case Verdict.OUTAGE:
+                        raise
+                    case Verdict.RETRY:
+                        log_retry(logger, f"{self.name}: {item.where}", exc, tries)
+                        time.sleep(random.uniform(0, 0.005 * 2**tries))  # jittered
+                    case Verdict.POISON:
+                        self._dead_letter(connection, message, exc, item)
+                        return
+
+    def _apply_one(self, connection: Connection, item: Incoming) -> None:
+        event_id = item.envelope.event_id
+        if tracking.already_processed(connection, self.group, [event_id]):
+            return  # a re-published copy: a no-op
+        self.handler(connection, item)
+        tracking.mark_processed(connection, self.group, [event_id])
+
+    def _dead_letter(self, connection: Connection, message: Message, error: BaseException,
+                     item: Incoming | None) -> None:
+        order = item.envelope.correlation_id if item is not None else None
+        letter = dead_letter(self.group, message, error, order)
+        if tracking.already_processed(connection, self.group, [letter.message_id]):
+            return
+        connection.execute(outbox.insert(), [letter.row])
+        tracking.mark_processed(connection, self.group, [letter.message_id])
 
     def _rewind(self, records: list[Message]) -> None:
         """After a failed batch, fetch again from the applied positions."""
@@ -308,27 +376,31 @@ class ConsumerRuntime:
         logger.info("%s: assigned %s", self.name,
                     ", ".join(f"{t}[{p}]@{stored.get((t, p), 0)}" for t, p in keys) or "nothing")
 
-    def _watermarks(self, consumer: Consumer,
-                    keys: list[tuple[str, int]]) -> dict[tuple[str, int], int] | None:
-        """High watermarks of the assigned partitions, or None while the broker cannot
-        say (a leader moving): raising here would kill the consumer inside a callback."""
+    def _watermarks(self, consumer: Consumer, keys: list[tuple[str, int]]
+                    ) -> dict[tuple[str, int], tuple[int, int]] | None:
+        """(log start, high watermark) of the assigned partitions, or None while the
+        broker cannot say (a leader moving): raising here would kill the consumer inside
+        a callback. A partition whose records below the high watermark were deleted by
+        retention is caught up at its log start: nothing below it can be read."""
         try:
-            return {key: int(consumer.get_watermark_offsets(TopicPartition(*key), timeout=5)[1])
+            return {key: _low_high(consumer.get_watermark_offsets(TopicPartition(*key),
+                                                                  timeout=5))
                     for key in keys}
         except KafkaException as exc:
             logger.warning("%s: watermarks unavailable (%s); asking again later", self.name, exc)
             return None
 
     def _stored_positions(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
-        for attempt in range(1, 31):
+        """The stored positions; while the store is away, wait for it (never guess)."""
+        for attempt in itertools.count(1):
             try:
                 with self.engine.connect() as connection:
                     return tracking.load_positions(connection, self.group, keys)
-            except DBAPIError as exc:  # the store is briefly unavailable: wait, never guess
-                logger.warning("%s: reading positions failed (%s), retry %d", self.name,
-                               exc.__class__.__name__, attempt)
-                time.sleep(min(attempt * 0.2, 2.0))
-        raise OrderflowError(f"{self.name}: cannot read consumer positions from the store")
+            except Exception as exc:
+                log_retry(logger, f"{self.name}: reading positions", exc, attempt)
+                if self._stop.wait(backoff(attempt)):
+                    raise
+        raise AssertionError("unreachable")
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if consumer is not self.consumer:
@@ -341,6 +413,19 @@ class ConsumerRuntime:
         for tp in partitions:
             self._next.pop((tp.topic, tp.partition), None)
         logger.info("%s: revoked %d partitions", self.name, len(partitions))
+
+
+def _low_high(offsets: tuple[int, int]) -> tuple[int, int]:
+    return int(offsets[0]), int(offsets[1])
+
+
+def _roll_back(savepoint: Any, error: BaseException) -> None:
+    """A savepoint the store cannot even roll back means the store failed, not the
+    message: the whole batch goes back (an outage)."""
+    try:
+        savepoint.rollback()
+    except Exception as exc:
+        raise StoreAway(f"rolling back after {type(error).__name__} failed: {exc}") from exc
 
 
 def _close_quietly(consumer: Consumer, name: str) -> None:

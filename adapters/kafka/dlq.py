@@ -1,69 +1,65 @@
 """Dead letters: a record that cannot be decoded or handled goes to `<topic>.dlq`, with
-the original bytes and the error in headers, so nothing is dropped and nothing blocks."""
+the original bytes and the error in headers, so nothing is dropped and nothing blocks.
+
+A dead letter is an outbox row, written in the failing batch's own transaction and
+published by the store's relay: no Kafka I/O happens inside a database transaction, a
+rolled-back batch leaves no dead letter behind, and a committed one is never lost. Its
+id is derived from where the record came from — (group, topic, partition, offset) —
+and recorded as processed, so a record read again (a replay, a rebalance) is
+dead-lettered once per group. It keeps the original key (the order id), so one order's
+dead letters stay in order; a key that is not text goes as hex, and the exact bytes
+always travel in the `original_key_hex` header.
+"""
 
 from __future__ import annotations
 
 import logging
+import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
-
-from adapters.kafka.admin import quiet_client_config
-from adapters.kafka.errors import KafkaClientError
+import orjson
+from confluent_kafka import Message
 
 logger = logging.getLogger(__name__)
 DLQ_SUFFIX = ".dlq"
+_NAMESPACE = uuid.UUID("0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9")
 
 
 def dlq_topic(topic: str) -> str:
     return topic + DLQ_SUFFIX
 
 
-class DeadLetters:
-    def __init__(self, bootstrap: str, group: str) -> None:
-        self.bootstrap, self.group = bootstrap, group
-        self._producer: Producer | None = None
-        self._errors: list[KafkaError] = []
-        self._pending = 0
+@dataclass(frozen=True)
+class DeadLetter:
+    message_id: str
+    row: dict[str, Any]  # an outbox row for `<topic>.dlq`
 
-    @property
-    def producer(self) -> Producer:
-        if self._producer is None:
-            self._producer = Producer({**quiet_client_config(self.bootstrap),
-                                       "enable.idempotence": True, "acks": "all",
-                                       "message.max.bytes": 8 * 1024 * 1024})
-        return self._producer
 
-    def add(self, message: Message, error: BaseException, item: Any = None) -> None:
-        where = f"{message.topic()}[{message.partition()}]@{message.offset()}"
-        order = getattr(getattr(item, "envelope", None), "correlation_id", None)
-        logger.warning("dead letter %s (order %s): %s: %s", where, order or "?",
-                       type(error).__name__, error)
-        headers = [("original_topic", message.topic()),
-                   ("original_partition", str(message.partition())),
-                   ("original_offset", str(message.offset())),
-                   ("error_type", type(error).__name__), ("error", str(error)[:2000]),
-                   ("consumer_group", self.group), ("failed_at", datetime.now(UTC).isoformat())]
-        self.producer.produce(dlq_topic(message.topic()), key=message.key(),
-                              value=message.value(), headers=[(k, v.encode()) for k, v in headers],
-                              on_delivery=self._on_delivery)
-        self._pending += 1
+def dead_letter(group: str, message: Message, error: BaseException,
+                order_id: str | None = None) -> DeadLetter:
+    topic, partition, offset = message.topic(), message.partition(), message.offset()
+    where = f"{topic}[{partition}]@{offset}"
+    message_id = str(uuid.uuid5(_NAMESPACE, f"{group}\n{where}"))
+    now = datetime.now(UTC).isoformat()
+    logger.warning("dead letter %s (group %s, order %s): %s: %s", where, group,
+                   order_id or "?", type(error).__name__, str(error)[:300])
+    headers = [("event_id", message_id), ("original_topic", topic),
+               ("original_partition", str(partition)), ("original_offset", str(offset)),
+               ("original_key_hex", (message.key() or b"").hex()),
+               ("error_type", type(error).__name__), ("error", str(error)[:2000]),
+               ("consumer_group", group), ("correlation_id", order_id or ""),
+               ("failed_at", now)]
+    row = {"message_id": message_id, "topic": dlq_topic(topic), "key": _text_key(message.key()),
+           "value": message.value(), "headers": orjson.dumps(headers).decode(),
+           "created_at": now}
+    return DeadLetter(message_id, row)
 
-    def flush(self) -> None:
-        """Block until every dead letter is acknowledged; raise if any was not."""
-        if not self._pending:
-            return
-        remaining = self.producer.flush(30)
-        errors, self._errors, self._pending = self._errors, [], 0
-        if remaining or errors:
-            raise KafkaClientError("writing to the dead-letter topic",
-                                   errors[0] if errors else f"{remaining} unacknowledged")
 
-    def close(self) -> None:
-        if self._producer is not None:
-            self._producer.flush(10)
-
-    def _on_delivery(self, error: KafkaError | None, _message: Message) -> None:
-        if error is not None:
-            self._errors.append(error)
+def _text_key(key: bytes | None) -> str:
+    try:
+        text = (key or b"").decode()
+    except UnicodeDecodeError:
+        return (key or b"").hex()
+    return text if len(text) <= 255 else (key or b"").hex()[:255]

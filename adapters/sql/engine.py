@@ -21,7 +21,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from adapters.settings import Settings
+from adapters import faults
+from adapters.settings import PG_NAME_BYTES, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +38,13 @@ def sqlite_path(settings: Settings, store: str) -> Path:
 
 
 def schema_name(settings: Settings, store: str) -> str:
+    """Never cut short (a cut could map two stores to one schema): the settings refuse a
+    prefix that would make this name, or its NOTIFY channel `outbox_<schema>`, longer than
+    PostgreSQL allows (PREFIX_MAX)."""
     raw = f"{settings.topic_prefix}orderflow_{store}".lower()
-    return re.sub(r"[^a-z0-9_]", "_", raw)[:63]
+    name = re.sub(r"[^a-z0-9_]", "_", raw)
+    assert len(f"outbox_{name}") <= PG_NAME_BYTES, f"schema name too long: {name!r}"
+    return name
 
 
 def make_engine(settings: Settings, store: str) -> Engine:
@@ -75,6 +81,9 @@ class _QueuedWriter(sqlite3.Connection):
 
     def commit(self) -> None:
         try:
+            if faults.commit_fails():
+                super().rollback()
+                raise sqlite3.OperationalError("disk I/O error (injected commit failure)")
             super().commit()
         finally:
             self.unlock()

@@ -1,10 +1,11 @@
 """Folded aggregate states, cached per process, so a long stream (a popular SKU) is
 caught up from its cached version instead of replayed from the start.
 
-Only committed states are shared: a writer's folds stay on its own connection until
-the engine's commit event publishes them, and a rollback drops them (and, being rare,
-the whole cache). Keys include the evolve function, so two folds of one stream never
-mix.
+Only committed states are shared. A writer's folds stay staged on its own transaction
+and are published by an `after_commit` hook (transaction.py), which runs only once the
+database confirmed the COMMIT: a rolled-back transaction, a rolled-back savepoint or a
+COMMIT that fails leaves no trace. Keys include the evolve function, so two folds of one
+stream never mix.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
+from adapters.sql.transaction import after_commit
+
 Key = tuple[int, str, Callable[..., Any]]
 Entry = tuple[int, Any]  # (version, state)
 _STAGED = "orderflow_staged_folds"
@@ -27,10 +30,8 @@ class FoldCache:
         self.limit = limit
         self._committed: OrderedDict[Key, Entry] = OrderedDict()
         self._lock = threading.Lock()
-        self._watched: set[int] = set()
 
     def get(self, connection: Connection, key: Key) -> Entry | None:
-        self._watch(connection.engine)
         staged = connection.info.get(_STAGED)
         if staged is not None and key in staged:
             return staged[key]  # type: ignore[no-any-return]
@@ -40,8 +41,12 @@ class FoldCache:
     def put(self, connection: Connection, key: Key, entry: Entry) -> None:
         if _readonly(connection):
             self._publish({key: entry})  # a reader only ever sees committed rows
-        else:
-            connection.info.setdefault(_STAGED, {})[key] = entry
+            return
+        staged = connection.info.get(_STAGED)
+        if staged is None:
+            staged = connection.info[_STAGED] = {}
+            after_commit(connection, lambda: self._publish(staged))
+        staged[key] = entry
 
     def _publish(self, entries: dict[Key, Entry]) -> None:
         with self._lock:
@@ -53,24 +58,26 @@ class FoldCache:
             while len(self._committed) > self.limit:
                 self._committed.popitem(last=False)
 
-    def _watch(self, engine: Engine) -> None:
-        if id(engine) in self._watched:
-            return
-        self._watched.add(id(engine))
-        sa.event.listen(engine, "commit", self._on_commit)
-        sa.event.listen(engine, "rollback", self._on_rollback)
-        sa.event.listen(engine, "rollback_savepoint", self._on_rollback_savepoint)
 
-    def _on_commit(self, connection: Connection) -> None:
-        self._publish(connection.info.pop(_STAGED, {}))
 
-    def _on_rollback(self, connection: Connection) -> None:
-        if connection.info.pop(_STAGED, None) is not None:
-            with self._lock:
-                self._committed.clear()  # rare; also covers a commit that failed late
+def _unstage(connection: Connection, *_: Any) -> dict[Key, Entry] | None:
+    return connection.info.pop(_STAGED, None)  # type: ignore[no-any-return]
 
-    def _on_rollback_savepoint(self, connection: Connection, *_: Any) -> None:
-        connection.info.pop(_STAGED, None)
+
+def _discard(connection: Connection, *_: Any) -> None:
+    """Staged folds end with their transaction; a savepoint rolled back may have staged
+    some of them, so they all go (the next read folds them from the store again)."""
+    staged = _unstage(connection)
+    if staged is not None:
+        staged.clear()
+
+
+# Once, for every engine, when this module is first imported (before any engine exists
+# and before any thread runs): SQLAlchemy's listener collections must not change while
+# another thread's transaction iterates them.
+sa.event.listen(Engine, "commit", _unstage)  # the hook publishes them, if confirmed
+for _name in ("begin", "rollback", "rollback_savepoint"):
+    sa.event.listen(Engine, _name, _discard)
 
 
 def _readonly(connection: Connection) -> bool:

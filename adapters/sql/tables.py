@@ -1,4 +1,4 @@
-"""The tables every store has (created by migrations/versions/0001)."""
+"""The tables every store has (created by migrations/versions/0001, grown by 0006)."""
 
 from __future__ import annotations
 
@@ -26,10 +26,13 @@ outbox = sa.Table(
     sa.Column("message_id", sa.String(36), nullable=False),
     sa.Column("topic", sa.String(255), nullable=False),
     sa.Column("key", sa.String(255), nullable=False),
-    sa.Column("value", sa.LargeBinary, nullable=False),
+    sa.Column("value", sa.LargeBinary),  # NULL: the dead letter of a tombstone
     sa.Column("headers", sa.Text, nullable=False),
     sa.Column("created_at", sa.String(40), nullable=False),
     sa.Column("published_at", sa.String(40)),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text),
+    sa.Column("quarantined_at", sa.String(40)),  # set aside after failing to publish
 )
 
 consumer_positions = sa.Table(
@@ -45,6 +48,7 @@ processed_messages = sa.Table(
     "processed_messages", metadata,
     sa.Column("group_id", sa.String(255), primary_key=True),
     sa.Column("message_id", sa.String(64), primary_key=True),
+    sa.Column("processed_at", sa.String(40)),  # for ORDERFLOW_RETENTION_HOURS
 )
 
 timers = sa.Table(

@@ -1,8 +1,9 @@
 """Consumer positions and processed message ids, written in the handler's transaction.
 
-The position row is the truth about what a consumer group has applied; Kafka's own
-committed offsets are only advisory. The processed-id row makes a message that the
-relay published twice (crash between produce and mark) a no-op the second time.
+The position row is the truth about what a consumer group has applied, and it only
+moves forward; Kafka's own committed offsets are only advisory. The processed-id row
+makes a message that the relay published twice (crash between produce and mark) a
+no-op the second time.
 """
 
 from __future__ import annotations
@@ -40,7 +41,12 @@ def save_positions(connection: Connection, group: str,
 
 
 def _moved_on(new: Any) -> dict[str, Any]:
-    return {"next_offset": new.next_offset, "updated_at": new.updated_at}
+    """Positions only move forward: a late writer (a batch of the partition's previous
+    owner, committing after the new owner moved on) never takes one back."""
+    ahead = new.next_offset > consumer_positions.c.next_offset
+    return {"next_offset": sa.case((ahead, new.next_offset),
+                                   else_=consumer_positions.c.next_offset),
+            "updated_at": new.updated_at}
 
 
 def already_processed(connection: Connection, group: str, message_ids: list[str]) -> set[str]:
@@ -54,8 +60,10 @@ def already_processed(connection: Connection, group: str, message_ids: list[str]
 
 def mark_processed(connection: Connection, group: str, message_ids: list[str]) -> None:
     if message_ids:
+        now = datetime.now(UTC).isoformat()
         connection.execute(processed_messages.insert(),
-                           [{"group_id": group, "message_id": m} for m in message_ids])
+                           [{"group_id": group, "message_id": m, "processed_at": now}
+                            for m in message_ids])
 
 
 def reset_group(connection: Connection, group: str) -> None:

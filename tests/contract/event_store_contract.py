@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from adapters import registry
 from adapters.codec import OrderFacts, decode
 from adapters.registry import BY_CLASS, registration
+from adapters.sql import tracking
 from adapters.sql.engine import READONLY
 from adapters.sql.event_store import ConcurrencyError, Context, EventStore
 from adapters.sql.tables import events, outbox
@@ -35,9 +36,17 @@ from domain.streams import (
     saga_stream,
     stock_stream,
 )
+from services.transact import transact
 from tests.conftest import MakeEnv
 
 PREFIX = "contract."
+# A row that breaks a DEFERRABLE foreign key is refused at COMMIT, not at INSERT, on
+# SQLite (foreign_keys=ON) and PostgreSQL alike: a commit that really fails.
+DEFERRED_CHECK = (
+    "CREATE TABLE t_parent (id INTEGER PRIMARY KEY)",
+    "CREATE TABLE t_child (parent_id INTEGER REFERENCES t_parent (id)"
+    " DEFERRABLE INITIALLY DEFERRED)",
+)
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 ORDER_A = "0b7e6c1a-3f0e-4c1b-9a51-2f1f3c9d8e01"
 ORDER_B = "5d0c8f4e-7a2b-4e3d-8c9f-6b1a2d3e4f50"
@@ -280,6 +289,27 @@ class EventStoreContract:
             raise RuntimeError("crash before commit")
         assert stock_state(engine, store, stream) == fold_stock([added(1)])
 
+    def test_state_forgets_an_append_whose_commit_failed(self, engine: Engine,
+                                                          store: EventStore) -> None:
+        # given a stream at version 1, and a deferred constraint that fails at COMMIT
+        stream = stock_stream("BOOK-1")
+        append(engine, store, stream, 0, [added(1)])
+        with engine.begin() as connection:
+            for statement in DEFERRED_CHECK:
+                connection.exec_driver_sql(statement)
+
+        def work(connection: sa.Connection) -> None:
+            store.append(connection, stream, 1, [added(5)], CONTEXT)
+            assert store.state(connection, stream, Stock(), evolve_stock).version == 2
+            connection.exec_driver_sql("INSERT INTO t_child (parent_id) VALUES (42)")
+
+        # when a writer appends and folds, and then the database refuses the COMMIT
+        with pytest.raises(sa.exc.IntegrityError):
+            transact(engine, work, "append, fold, failing commit")
+        # then the store holds one event, and so does the folded state
+        assert stored_versions(engine, stream) == [1]
+        assert stock_state(engine, store, stream) == fold_stock([added(1)])
+
     def test_state_never_shows_another_transactions_uncommitted_append(
             self, engine: Engine, store: EventStore) -> None:
         # given a stream at version 1 and a writer that appended but has not committed
@@ -304,6 +334,25 @@ class EventStoreContract:
         with engine.connect() as connection:
             count = store.state(connection, stream, 0, lambda n, _event: n + 1)
         assert count == 2
+
+    # --- consumer tracking ----------------------------------------------------------------
+
+    def test_positions_only_move_forward(self, engine: Engine) -> None:
+        # given a group that applied up to offset 10 of a partition
+        key = ("contract.orders", 3)
+        with engine.begin() as connection:
+            tracking.save_positions(connection, "g", {key: 10})
+        # when a late writer (the partition's previous owner) saves an older position
+        with engine.begin() as connection:
+            tracking.save_positions(connection, "g", {key: 4, ("contract.orders", 0): 2})
+        # then the stored position stays where it was; new partitions are stored
+        with engine.connect() as connection:
+            stored = tracking.load_positions(connection, "g", [key, ("contract.orders", 0)])
+        assert stored == {key: 10, ("contract.orders", 0): 2}
+        with engine.begin() as connection:
+            tracking.save_positions(connection, "g", {key: 11})
+        with engine.connect() as connection:
+            assert tracking.load_positions(connection, "g", [key]) == {key: 11}
 
 
 # --- helpers --------------------------------------------------------------------------------

@@ -7,22 +7,25 @@ stores; no outbox row waiting; the DLQ topics hold exactly the injected poison.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from adapters.settings import PROJECT_ROOT
+from adapters.sql.engine import STORES
+from adapters.sql.tables import events
 from domain.order import Order
 from projections.tables import credit_view, order_view, stock_view
 from services.bootstrap import Orderflow
 from tests.integration.test_exactly_once import (
     CREDIT,
-    SERVICES,
     Broker,
     Path,
     _reserved_lines,
@@ -34,6 +37,7 @@ from tests.integration.test_exactly_once import (
 FIGURES = PROJECT_ROOT / ".orderflow" / "fault-figures.jsonl"
 ONCE = ("inventory.stock-reserved.v1", "inventory.stock-released.v1", "payment.authorized.v1",
         "payment.voided.v1", "payment.credit-held.v1", "shipping.shipment-scheduled.v1")
+PLACED = "order.placed.v1"
 TERMINAL = ("order.confirmed.v1", "order.rejected.v1", "order.expired.v1")
 TIMEOUT = ("rejected", "timeout")
 
@@ -86,8 +90,21 @@ def check_everything(app: Orderflow, broker: Broker, placed: Mapping[str, Path],
                    dlq=sum(letters.values()), read_model_rows=read_models)
 
 
+def longest_stall(app: Orderflow, placed: Iterable[str]) -> float:
+    """Seconds of the longest stretch in which no order reached its final status, from the
+    first order placed to the last one decided (the services' clocks stamp both)."""
+    wanted, kinds = set(placed), (PLACED, *TERMINAL)
+    query = sa.select(events.c.correlation_id, events.c.type, events.c.occurred_at)
+    with app.store("order").connect() as connection:
+        rows = [r for r in connection.execute(query.where(events.c.type.in_(kinds)))
+                if r.correlation_id in wanted]
+    moments = sorted(datetime.fromisoformat(r.occurred_at) for r in rows if r.type != PLACED)
+    moments.insert(0, min(datetime.fromisoformat(r.occurred_at) for r in rows if r.type == PLACED))
+    return round(max((b - a).total_seconds() for a, b in itertools.pairwise(moments)), 1)
+
+
 def unpublished_rows(app: Orderflow) -> int:
-    return unpublished(app, SERVICES)
+    return unpublished(app, STORES)  # the projector's store holds its dead letters
 
 
 def _flows(app: Orderflow, placed: Iterable[str]) -> Iterable[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path as FilePath
 
@@ -14,6 +15,13 @@ from tests.faults.harness import Fleet, seeded
 from tests.faults.harness import fleet as running_fleet
 from tests.faults.scale import scale
 from tests.integration.test_exactly_once import Broker, opened
+
+
+@pytest.fixture
+def system_store(request: pytest.FixtureRequest) -> str:
+    """A scenario for one store (its `store` marker) runs on that store, whatever the run's."""
+    marker = request.node.get_closest_marker("store")
+    return str(marker.args[0]) if marker else os.environ.get("ORDERFLOW_TEST_STORE", "sqlite")
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from pathlib import Path as FilePath
 
 from services.bootstrap import Orderflow
 from tests.conftest import Env, MakeEnv
+from tests.integration.saga_world import PATIENT
 from tests.integration.test_exactly_once import (
     SERVICES,
     Broker,
@@ -27,9 +28,9 @@ from tests.system import RunningSystem
 
 ALL = (*SERVICES, "projector")  # every process of the system, the read models' too
 EXTRA_BOOKS = 20_000  # on top of prepare()'s stock: no order is refused for lack of books
-# Long deadlines: a restarted consumer may wait out a dead member's session (10 s)
-# several times in a row; the orders must survive that, not time out.
-PATIENT = {"ORDERFLOW_ORDER_TIMEOUT": "240", "ORDERFLOW_STEP_TIMEOUT": "60"}
+# PATIENT deadlines are beyond any scenario's wait: a restarted consumer may wait out a
+# dead member's session (10 s) several times in a row, and the orders must survive that.
+# An order that does not end is then stuck (settle times out), never "expired" by a race.
 
 
 def seeded(make_env: MakeEnv, kafka: str, store: str,
@@ -94,8 +95,13 @@ class Fleet(RunningSystem):
 
     def rebalances(self) -> int:
         """Partition assignments logged by every instance since the test began."""
-        return sum(path.read_text(errors="replace").count(": assigned ")
-                   for path in self.log_dir.glob("*.log"))
+        return self.lines(": assigned ")
+
+    def lines(self, *needles: str) -> int:
+        """Log lines of every instance (restarts included) that hold every needle."""
+        return sum(all(needle in line for needle in needles)
+                   for path in self.log_dir.glob("*.log")
+                   for line in path.read_text(errors="replace").splitlines())
 
 
 def fleet(env: Env, logs: FilePath) -> Iterator[Fleet]:
@@ -129,7 +135,7 @@ def settle(app: Orderflow, broker: Broker, placed: dict[str, Path], fleet: Fleet
     def idle() -> bool:
         fleet.tend(rearm)
         before = broker.high_watermarks(every)
-        if not caught_up(app, broker, topics) or unpublished(app, SERVICES):
+        if not caught_up(app, broker, topics) or unpublished(app, ALL):  # dead letters too
             return False
         return broker.high_watermarks(every) == before
 
@@ -145,13 +151,15 @@ class Placer(threading.Thread):
         self.env, self.orders, self.burst, self.pause = env, orders, burst, pause
         self.placed: dict[str, Path] = {}
         self.error: BaseException | None = None
+        self.hold = threading.Lock()  # held by a test while the store is away: no burst then
         self._idle = threading.Event()
 
     def run(self) -> None:
         try:
             with opened(self.env) as app:
                 for start in range(0, len(self.orders), self.burst):
-                    self.placed |= place_all(app, self.orders[start:start + self.burst])
+                    with self.hold:
+                        self.placed |= place_all(app, self.orders[start:start + self.burst])
                     self._idle.wait(self.pause)
         except BaseException as exc:  # reported by result()
             self.error = exc

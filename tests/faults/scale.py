@@ -26,6 +26,19 @@ class Scale:
     scale_orders: int  # scenario 5
     scale_moves: int  # scenario 5: instances joining or leaving
     scale_interval: tuple[float, float]  # scenario 5
+    store_orders: int  # scenario 9
+    pg_restarts: int  # scenario 9 on PostgreSQL: `pg_ctl restart -m fast`
+    pg_terminations: int  # scenario 9 on PostgreSQL: every service connection terminated
+    commit_chance: float  # scenario 9 on SQLite: a COMMIT fails with this probability,
+    commit_most: int  # at most this often in each of the six processes,
+    commit_failures: int  # and at least this often across the fleet
+    away_orders: int  # scenario 10: placed while the broker is away
+    away_backlog: int  # scenario 10: outbox rows (at least) waiting for the broker
+    away_seconds: float  # scenario 10: how long the broker stays away (at least)
+    away_poison: int  # scenario 10: copies of each poison kind per topic
+    retention_orders: int  # scenario 12
+    retention_hours: float  # scenario 12: ORDERFLOW_RETENTION_HOURS of every process
+    retention_window: float  # scenario 12: seconds over which the orders are placed
     settle_timeout: float  # longest wait for every order to end and the system to idle
     test_timeout: float  # pytest-timeout of one scenario
 
@@ -33,12 +46,20 @@ class Scale:
 SMALL = Scale("small", crash_orders=60, crash_kills=3, kill_interval=(1.0, 2.5),
               point_orders=12, point_rearms=1, broker_orders=36, replay_orders=12, broker_kills=1,
               broker_pauses=1, pause_seconds=3.0, scale_orders=60, scale_moves=3,
-              scale_interval=(1.5, 3.0), settle_timeout=120.0, test_timeout=240.0)
+              scale_interval=(1.5, 3.0), store_orders=40, pg_restarts=1, pg_terminations=3,
+              commit_chance=0.1, commit_most=1, commit_failures=4, away_orders=40,
+              away_backlog=40, away_seconds=5.0, away_poison=1, retention_orders=150,
+              retention_hours=0.002, retention_window=20.0, settle_timeout=120.0,
+              test_timeout=240.0)
 FULL = Scale("full", crash_orders=1000, crash_kills=20, kill_interval=(1.0, 5.0),
              point_orders=50, point_rearms=3, broker_orders=1000, replay_orders=1000,
              broker_kills=3,
              broker_pauses=3, pause_seconds=10.0, scale_orders=1000, scale_moves=12,
-             scale_interval=(2.0, 5.0), settle_timeout=600.0, test_timeout=1500.0)
+             scale_interval=(2.0, 5.0), store_orders=1000, pg_restarts=3, pg_terminations=10,
+             commit_chance=0.02, commit_most=4, commit_failures=20, away_orders=1000,
+             away_backlog=500, away_seconds=20.0, away_poison=5, retention_orders=3000,
+             retention_hours=0.002, retention_window=200.0, settle_timeout=600.0,
+             test_timeout=1500.0)
 
 
 def scale() -> Scale:

@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from adapters.sql.engine import STORES
+from adapters.sql.tables import processed_messages
 from cli.main import run
 from services.bootstrap import Orderflow
 from tests.conftest import Env, MakeEnv
@@ -97,6 +98,7 @@ CASES: dict[str, list[str]] = {
     "demo: -n too many": ["demo", "-n", "1001"],
     "projections rebuild: unknown flag": ["projections", "rebuild", "--force"],
     "db upgrade: unknown flag": ["db", "upgrade", "--to", "head"],
+    "db prune: unknown flag": ["db", "prune", "--older-than", "1"],
     "unknown command": ["explode"],
     "unknown global flag": ["--colour", "list"],
 }
@@ -144,3 +146,52 @@ def test_bad_input_is_one_line_and_writes_nothing(env: Env, argv: list[str],
     assert "Traceback" not in err + out and "internal error" not in err, err
     with opened(env) as app:
         assert row_counts(app) == before
+
+
+ENVIRONMENT: dict[str, tuple[str, str]] = {
+    "retention 0": ("ORDERFLOW_RETENTION_HOURS", "0"),
+    "retention -1": ("ORDERFLOW_RETENTION_HOURS", "-1"),
+    "retention abc": ("ORDERFLOW_RETENTION_HOURS", "abc"),
+    "prefix too long": ("ORDERFLOW_TOPIC_PREFIX", "p" * 35),
+}
+
+
+@pytest.mark.parametrize(("name", "value"), list(ENVIRONMENT.values()), ids=list(ENVIRONMENT))
+def test_db_prune_with_a_bad_environment_is_one_line_and_deletes_nothing(
+        env: Env, name: str, value: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with opened(env) as app:
+        mark_processed_long_ago(app)
+        before = row_counts(app)
+    monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    code = run(["db", "prune"])
+    out, err = capsys.readouterr()
+    assert code != 0, out
+    assert err.count("\n") == 1 and err.startswith(f"orderflow: error: {name}: "), err
+    with opened(env) as app:
+        assert row_counts(app) == before
+
+
+def test_db_prune_against_an_unmigrated_store_is_one_line_and_deletes_nothing(
+        env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    with opened(env) as app:
+        mark_processed_long_ago(app)
+        with app.engine("projector").begin() as connection:  # the last store pruned
+            connection.execute(sa.text("DELETE FROM alembic_version"))
+        before = row_counts(app)
+    capsys.readouterr()
+    code = run(["db", "prune"])
+    out, err = capsys.readouterr()
+    assert code != 0, out
+    assert err == ("orderflow: error: the projector store is not migrated;"
+                   " run `orderflow db upgrade`\n")
+    with opened(env) as app:
+        assert row_counts(app) == before
+
+
+def mark_processed_long_ago(app: Orderflow) -> None:
+    """A processed id that `db prune` would delete, were it to run."""
+    with app.store("order").begin() as connection:
+        connection.execute(processed_messages.insert(), [
+            {"group_id": "g", "message_id": "m", "processed_at": "2000-01-01T00:00:00+00:00"}])

@@ -13,6 +13,7 @@ import pytest
 
 from services.bootstrap import Orderflow, bootstrap
 from tests.conftest import Env
+from tests.support import ManualClock
 from tests.system import RunningSystem
 
 
@@ -25,6 +26,13 @@ def system(env: Env, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator
     yield running
     codes = running.stop()
     assert all(code == 0 for code in codes.values()), codes
+
+
+@pytest.fixture
+def clock(tmp_path: Path) -> ManualClock:
+    """The services' clock, for modules that put `clock.environ` into their env: a test
+    moves it past a deadline once its premise holds, instead of racing the wall clock."""
+    return ManualClock(tmp_path / "clock")
 
 
 @pytest.fixture

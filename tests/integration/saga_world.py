@@ -10,6 +10,11 @@ from tests.conftest import Env
 from tests.support import run_cli, wait_until
 
 STOCK = {"BOOK-1": 10, "MUG-1": 1}
+# Deadlines far beyond any wait of the suites: an order expires, or a step times out,
+# only when a test moves the services' clock (the `clock` fixture) past its deadline.
+HOUR = 3600
+PATIENT = {"ORDERFLOW_ORDER_TIMEOUT": str(10 * HOUR), "ORDERFLOW_STEP_TIMEOUT": str(HOUR)}
+PAST_EVERY_DEADLINE = 11 * HOUR
 CREDIT_CENTS = {"alice": 100_000, "bob": 100}
 
 

@@ -7,8 +7,14 @@ import pytest
 from services.bootstrap import Orderflow
 from tests.conftest import Env, MakeEnv
 from tests.integration import saga_world as world
-from tests.integration.saga_world import assert_conserved, final, seeded
-from tests.support import wait_until
+from tests.integration.saga_world import (
+    PAST_EVERY_DEADLINE,
+    PATIENT,
+    assert_conserved,
+    final,
+    seeded,
+)
+from tests.support import ManualClock, wait_until
 from tests.system import RunningSystem
 
 pytestmark = pytest.mark.kafka
@@ -16,8 +22,8 @@ SERVICES = ("order", "inventory", "payment", "shipping")
 
 
 @pytest.fixture
-def env(kafka: str, make_env: MakeEnv, system_store: str) -> Env:
-    return seeded(make_env(system_store, bootstrap=kafka), ORDERFLOW_ORDER_TIMEOUT="4")
+def env(kafka: str, make_env: MakeEnv, system_store: str, clock: ManualClock) -> Env:
+    return seeded(make_env(system_store, bootstrap=kafka), **PATIENT, **clock.environ)
 
 
 def place(env: Env, *items: str, customer: str = "alice", ship_to: str = "DE") -> str:
@@ -43,11 +49,12 @@ def test_every_choreography_path(env: Env, system: RunningSystem, app: Orderflow
 
 
 def test_an_order_nobody_answers_expires_and_is_compensated(
-        env: Env, system: RunningSystem, app: Orderflow) -> None:
+        env: Env, system: RunningSystem, app: Orderflow, clock: ManualClock) -> None:
     system.stop(["payment"])
     order_id = place(env, "BOOK-1=3")
     wait_until(lambda: app.inventory().stock("BOOK-1").reserved.get(order_id) == 3, 30,
                "inventory to reserve")
+    clock.advance(PAST_EVERY_DEADLINE)  # nobody answered: the deadline passes
     assert final(app, order_id) == ("rejected", "timeout")
     wait_until(lambda: not app.inventory().stock("BOOK-1").reserved, 30, "stock release")
     system.start(["payment"])  # its late StockReserved must not hold credit for a dead order

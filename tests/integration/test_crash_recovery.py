@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from adapters.sql.tables import events
 from services.bootstrap import Orderflow
 from tests.conftest import Env, MakeEnv
+from tests.integration.saga_world import HOUR, PAST_EVERY_DEADLINE, PATIENT
 from tests.integration.test_exactly_once import (
     HAPPY,
     SERVICES,
@@ -30,7 +31,7 @@ from tests.integration.test_exactly_once import (
     settle,
     unpublished,
 )
-from tests.support import wait_until
+from tests.support import ManualClock, wait_until
 from tests.system import RunningSystem
 
 pytestmark = pytest.mark.kafka
@@ -41,13 +42,13 @@ FORWARD = ("inventory.stock-reserved.v1", "payment.authorized.v1",
            "shipping.shipment-scheduled.v1")
 
 
+# PATIENT: no order expires and no step times out unless a test moves the services'
+# clock on (ManualClock) once its premise holds.
+
+
 @pytest.fixture
-def env(kafka: str, make_env: MakeEnv, system_store: str, request: pytest.FixtureRequest) -> Env:
-    # A restarted consumer waits up to the session timeout (10 s) for its dead
-    # predecessor to leave the group: step deadlines leave room for that.
-    timeouts = {"ORDERFLOW_ORDER_TIMEOUT": "45", "ORDERFLOW_STEP_TIMEOUT": "8",
-                **getattr(request, "param", {})}
-    return prepare(make_env, kafka, system_store, **timeouts)
+def env(kafka: str, make_env: MakeEnv, system_store: str, clock: ManualClock) -> Env:
+    return prepare(make_env, kafka, system_store, **PATIENT, **clock.environ)
 
 
 def assert_each_saga_ended_once(app: Orderflow, placed: dict[str, Path]) -> None:
@@ -114,6 +115,19 @@ def test_a_participant_killed_while_orders_flow_catches_up(
     assert dead_letters(broker, app) == {}
 
 
+def resent_commands(app: Orderflow, broker: Broker) -> dict[tuple[str, str], int]:
+    """(order, command type) sent more than once (distinct message ids: a retry, not a
+    relay's re-publish of the same message)."""
+    topics = [app.topic(t) for t in ("inventory.commands", "payments.commands",
+                                     "shipping.commands", "orders.commands")]
+    sent: dict[tuple[str, str], set[bytes]] = {}
+    for message in (m for t in topics for m in broker.read_all(t)):
+        headers = dict(message.headers() or [])
+        key = (headers["correlation_id"].decode(), headers["type"].decode())
+        sent.setdefault(key, set()).add(headers["event_id"])
+    return {key: len(ids) for key, ids in sent.items() if len(ids) > 1}
+
+
 def answered_at(app: Orderflow, services: Iterable[str]) -> dict[str, datetime]:
     """When each order last heard from these services (their latest event's time)."""
     query = sa.select(events.c.correlation_id, sa.func.max(events.c.occurred_at)) \
@@ -129,11 +143,11 @@ def answered_at(app: Orderflow, services: Iterable[str]) -> dict[str, datetime]:
 # Timers (saga step deadlines in the orchestrator, order deadlines in the order service)
 # run beside the consumer. A restarted consumer waits up to the session timeout (10 s)
 # for its SIGKILLed predecessor to leave the group; the answers already wait on Kafka,
-# so a timer must not act on the state before they are read.
+# so a timer must not act on the state before they are read. Each test moves the clock
+# past every deadline only once the answers are in: the premise holds by construction.
 
-@pytest.mark.parametrize("env", [{"ORDERFLOW_STEP_TIMEOUT": "1"}], indirect=True)
 def test_a_restarted_orchestrator_reads_the_waiting_replies_before_timing_steps_out(
-        app: Orderflow, system: RunningSystem, kafka: str) -> None:
+        app: Orderflow, system: RunningSystem, kafka: str, clock: ManualClock) -> None:
     broker = Broker(kafka)
     system.start(SERVICES)
     placed = place_all(app, [(HAPPY, "orchestration")] * 4)
@@ -142,14 +156,16 @@ def test_a_restarted_orchestrator_reads_the_waiting_replies_before_timing_steps_
     waiting = [s for s in map(app.orchestrator().saga, placed) if s and not s.is_terminal]
     assert waiting, "the orchestrator died too late to leave a saga waiting"
     quiesce(app, broker, PARTICIPANTS)  # every command it sent is answered, on Kafka
-    system.start(["orchestrator"])  # attempts are left: one send each so far
-    settle(app, broker, placed)  # fails today: the retries run out before a reply is read
+    clock.advance(2 * HOUR)  # the answered steps' deadlines are past when it comes back
+    system.start(["orchestrator"])
+    settle(app, broker, placed)
     assert_each_saga_ended_once(app, placed)
+    # a step timer acting before the waiting reply was read would have sent it again
+    assert resent_commands(app, broker) == {}
 
 
-@pytest.mark.parametrize("env", [{"ORDERFLOW_ORDER_TIMEOUT": "12"}], indirect=True)
 def test_a_restarted_order_service_reads_the_waiting_answers_before_expiring_orders(
-        app: Orderflow, system: RunningSystem, kafka: str) -> None:
+        app: Orderflow, system: RunningSystem, kafka: str, clock: ManualClock) -> None:
     broker = Broker(kafka)
     system.start(["order"])
     wait_until(lambda: assigned_since(system, "order", 0), 30, "the order consumer")
@@ -161,7 +177,7 @@ def test_a_restarted_order_service_reads_the_waiting_answers_before_expiring_ord
     heard = answered_at(app, ["shipping"])
     due = {o: app.orders().get(o).deadline for o in placed}  # type: ignore[union-attr]
     assert all(heard[o] < due[o] for o in placed), "premise: shipped before the deadline"
-    wait_until(lambda: datetime.now(UTC) > max(due.values()), 30, "the deadlines to pass")
+    clock.advance(PAST_EVERY_DEADLINE)  # the deadlines are past when the order service comes back
     system.start(["order"])
-    settle(app, broker, placed, services=PARTICIPANTS)  # fails today: expired instead
+    settle(app, broker, placed, services=PARTICIPANTS)  # a timer acting first expires them
     assert_invariants(app, placed)

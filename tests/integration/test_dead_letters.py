@@ -20,6 +20,7 @@ from domain.order_events import OrderLine, OrderPlaced
 from domain.shipping import ShipmentScheduled
 from services.bootstrap import Orderflow
 from tests.conftest import Env, MakeEnv
+from tests.integration.saga_world import PATIENT
 from tests.integration.test_exactly_once import (
     HAPPY,
     SERVICES,
@@ -82,8 +83,7 @@ def unknown_order_event() -> bytes:
 
 @pytest.fixture
 def env(kafka: str, make_env: MakeEnv, system_store: str) -> Env:
-    return prepare(make_env, kafka, system_store, ORDERFLOW_ORDER_TIMEOUT="40",
-                   ORDERFLOW_STEP_TIMEOUT="8")
+    return prepare(make_env, kafka, system_store, **PATIENT)
 
 
 def test_poison_goes_to_the_dlq_once_per_group_and_the_partition_moves_on(

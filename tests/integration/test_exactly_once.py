@@ -36,6 +36,7 @@ from domain.inventory import ReservationStatus, fold_reservation
 from domain.streams import reservation_stream
 from services.bootstrap import Orderflow, bootstrap
 from tests.conftest import Env, MakeEnv
+from tests.integration.saga_world import PATIENT
 from tests.support import wait_until
 from tests.system import RunningSystem
 
@@ -368,8 +369,7 @@ def assigned_since(system: RunningSystem, service: str, offset: int) -> bool:
 
 @pytest.fixture
 def env(kafka: str, make_env: MakeEnv, system_store: str) -> Env:
-    return prepare(make_env, kafka, system_store, ORDERFLOW_ORDER_TIMEOUT="40",
-                   ORDERFLOW_STEP_TIMEOUT="8")
+    return prepare(make_env, kafka, system_store, **PATIENT)
 
 
 @pytest.fixture

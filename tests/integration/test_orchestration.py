@@ -11,8 +11,14 @@ from domain.saga import Saga
 from services.bootstrap import Orderflow
 from tests.conftest import Env, MakeEnv
 from tests.integration import saga_world as world
-from tests.integration.saga_world import assert_conserved, final, seeded
-from tests.support import run_cli, wait_until
+from tests.integration.saga_world import (
+    PAST_EVERY_DEADLINE,
+    PATIENT,
+    assert_conserved,
+    final,
+    seeded,
+)
+from tests.support import ManualClock, run_cli, wait_until
 from tests.system import RunningSystem
 
 pytestmark = pytest.mark.kafka
@@ -20,9 +26,8 @@ SERVICES = ("order", "inventory", "payment", "shipping", "orchestrator")
 
 
 @pytest.fixture
-def env(kafka: str, make_env: MakeEnv, system_store: str) -> Env:
-    return seeded(make_env(system_store, bootstrap=kafka), ORDERFLOW_ORDER_TIMEOUT="6",
-                  ORDERFLOW_STEP_TIMEOUT="1")
+def env(kafka: str, make_env: MakeEnv, system_store: str, clock: ManualClock) -> Env:
+    return seeded(make_env(system_store, bootstrap=kafka), **PATIENT, **clock.environ)
 
 
 def place(env: Env, *items: str, customer: str = "alice", ship_to: str = "DE") -> str:
@@ -56,12 +61,15 @@ def test_every_orchestration_path(env: Env, system: RunningSystem, app: Orderflo
 
 
 def test_a_silent_participant_times_out_and_its_late_reply_is_compensated(
-        env: Env, system: RunningSystem, app: Orderflow) -> None:
+        env: Env, system: RunningSystem, app: Orderflow, clock: ManualClock) -> None:
     system.stop(["payment"])
     order_id = place(env, "BOOK-1=3")
+    wait_until(lambda: app.inventory().stock("BOOK-1").reserved.get(order_id) == 3, 30,
+               "inventory to reserve (the saga now waits for payment)")
+    clock.advance(PAST_EVERY_DEADLINE)  # nobody answered: the deadlines pass
     assert final(app, order_id) == ("rejected", "timeout")
     wait_until(lambda: not app.inventory().stock("BOOK-1").reserved, 30, "stock release")
-    system.start(["payment"])  # it now sees AuthorizePayment (3 sends) and answers late
+    system.start(["payment"])  # it now sees AuthorizePayment and answers late
     wait_until(lambda: saga(app, order_id).late_successes or
                _payment(app, order_id) == "declined", 60, "the late reply")
     wait_until(lambda: app.payment().credit("alice").held_cents == 0, 60,

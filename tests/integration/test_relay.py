@@ -275,3 +275,46 @@ def test_a_sleeping_relay_wakes_for_a_commit_made_elsewhere(
         relay.wakeup.set()
         thread.join(30)
         elsewhere.close()
+
+
+# --- (d) a row the broker refuses for good -------------------------------------------------
+
+def insert_refused_row(app: Orderflow, size: int) -> str:
+    """An outbox row no broker takes: larger than the topic's max.message.bytes."""
+    message_id = str(uuid.uuid4())
+    with app.store("order").begin() as connection:
+        connection.execute(outbox.insert().values(
+            message_id=message_id, topic=app.topic("orders"), key="too-big",
+            value=b"x" * size, headers="[]", created_at=T0.isoformat()))
+    return message_id
+
+
+@pytest.mark.parametrize("size", [3 * 1024 * 1024, 9 * 1024 * 1024],
+                         ids=["refused-by-the-broker", "refused-by-the-client"])
+def test_a_row_refused_for_good_is_quarantined_and_never_resends_the_rows_after_it(
+        app: Orderflow, relays: list[OutboxRelay], size: int) -> None:
+    # given a row Kafka refuses (too large), between rows it takes
+    place = app.orders().place
+    first = place(customer_id="c1", items=[("BOOK-1", 1)], ship_to="DE", flow="choreography")
+    refused = insert_refused_row(app, size)
+    later = [place(customer_id="c1", items=[("BOOK-1", 1)], ship_to="DE",
+                   flow="choreography") for _ in range(2)]
+    relay = app.relay("order")
+    relays.append(relay)
+    # when the relay makes one pass more than it takes to quarantine the row
+    failed = 0
+    for _ in range(relay_module.RELAY_TRIES + 1):
+        try:
+            relay.publish_pending()
+        except relay_module.PublishFailed:
+            failed += 1
+    # then the row is set aside after RELAY_TRIES refusals, and nothing else waits
+    assert failed == relay_module.RELAY_TRIES
+    assert (relay.pending(), relay.quarantined()) == (0, 1)
+    with app.store("order").connect() as connection:
+        row = connection.execute(sa.select(outbox).where(outbox.c.message_id == refused)).one()
+    assert row.attempts == relay_module.RELAY_TRIES and row.published_at is None
+    assert "MSG_SIZE_TOO_LARGE" in row.last_error
+    # and every other row went out exactly once: the refusal never re-sent them
+    records = read_topics(app.settings.bootstrap_servers, [app.topic("orders")])
+    assert sorted(decode(r.value).aggregate_id for r in records) == sorted([first, *later])

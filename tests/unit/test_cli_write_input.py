@@ -1,4 +1,5 @@
-"""Bad input to the write commands: one line on stderr, non-zero exit, nothing appended.
+"""Bad input to the write commands (and to `db prune`, which deletes): one line on
+stderr, non-zero exit, nothing appended or deleted.
 
 Runs `cli.main.run` in-process against SQLite stores in a temporary data dir (so NUL
 bytes and 1 MB arguments reach the code exactly as typed), then looks into every store.
@@ -14,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from adapters.sql.engine import STORES
-from adapters.sql.tables import events, outbox
+from adapters.sql.tables import events, outbox, processed_messages
 from cli.main import run
 
 SQL = "'; DROP TABLE events;--"
@@ -109,7 +110,7 @@ def data_dir(migrated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 
 def clean_environment(patch: pytest.MonkeyPatch, data_dir: Path) -> None:
     for name in ("ORDERFLOW_DATABASE_URL", "ORDERFLOW_TOPIC_PREFIX", "ORDERFLOW_FAULT",
-                 "ORDERFLOW_DEBUG"):
+                 "ORDERFLOW_DEBUG", "ORDERFLOW_RETENTION_HOURS"):
         patch.delenv(name, raising=False)
     patch.setenv("ORDERFLOW_DATA_DIR", str(data_dir))
 
@@ -153,3 +154,59 @@ def test_the_same_commands_with_good_input_append_one_event(
     # the control: proves `written` sees an append by each command
     assert run(argv) == 0, capsys.readouterr().err
     assert written(data_dir) == {store: (1, 1)}
+
+
+# (variable, value, the command run with it, a fragment the one error line must contain)
+ENVIRONMENT: dict[str, tuple[str, str, list[str], str]] = {
+    "retention 0": ("ORDERFLOW_RETENTION_HOURS", "0", ["db", "prune"], "expected hours"),
+    "retention -1": ("ORDERFLOW_RETENTION_HOURS", "-1", ["db", "prune"], "expected hours"),
+    "retention abc": ("ORDERFLOW_RETENTION_HOURS", "abc", ["db", "prune"], "expected hours"),
+    "retention abc, place": ("ORDERFLOW_RETENTION_HOURS", "abc", place(), "expected hours"),
+    "prefix too long": ("ORDERFLOW_TOPIC_PREFIX", "p" * 35, place(), "at most 34 characters"),
+    "prefix too long, prune": ("ORDERFLOW_TOPIC_PREFIX", "p" * 35, ["db", "prune"],
+                               "at most 34 characters"),
+}
+
+
+@pytest.mark.parametrize(("name", "value", "argv", "fragment"), ENVIRONMENT.values(),
+                         ids=ENVIRONMENT.keys())
+def test_a_bad_environment_is_one_line_naming_the_variable_and_nothing_written(
+        name: str, value: str, argv: list[str], fragment: str, data_dir: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    seed_old_processed_id(data_dir)
+    monkeypatch.setenv(name, value)
+    code = run(argv)
+    out, err = capsys.readouterr()
+    assert code != 0 and out == ""
+    assert err.count("\n") == 1 and err.startswith(f"orderflow: error: {name}: "), err
+    assert fragment in err, err
+    assert written(data_dir) == {} and old_processed_ids(data_dir) == 1
+
+
+def test_db_prune_against_an_unmigrated_store_is_one_line_and_prunes_nothing(
+        data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    seed_old_processed_id(data_dir)  # in the order store, pruned first were it to go ahead
+    (data_dir / "projector.db").unlink()
+    code = run(["db", "prune"])
+    out, err = capsys.readouterr()
+    assert code != 0 and out == ""
+    assert err == ("orderflow: error: the projector store does not exist yet;"
+                   " run `orderflow db upgrade`\n")
+    assert old_processed_ids(data_dir) == 1 and not (data_dir / "projector.db").exists()
+
+
+def seed_old_processed_id(data_dir: Path) -> None:
+    engine = sa.create_engine(f"sqlite:///{data_dir / 'order.db'}")
+    with engine.begin() as connection:
+        connection.execute(processed_messages.insert(), [
+            {"group_id": "g", "message_id": "m", "processed_at": "2000-01-01T00:00:00+00:00"}])
+    engine.dispose()
+
+
+def old_processed_ids(data_dir: Path) -> int:
+    engine = sa.create_engine(f"sqlite:///{data_dir / 'order.db'}")
+    with engine.connect() as connection:
+        count = connection.execute(sa.select(sa.func.count()).select_from(processed_messages))
+        found = int(count.scalar_one())
+    engine.dispose()
+    return found

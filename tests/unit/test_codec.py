@@ -30,7 +30,8 @@ T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 ORDER_ID = "0b7e6c1a-3f0e-4c1b-9a51-2f1f3c9d8e01"
 OFFSETS = [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))]
 
-TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=12)  # lone surrogates: not UTF-8
+# Lone surrogates are not UTF-8; control characters (Cc) are refused by the codec.
+TEXT = st.text(st.characters(exclude_categories=["Cs", "Cc"]), max_size=12)
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 AWARE = st.datetimes(timezones=st.sampled_from(OFFSETS))
 
@@ -236,6 +237,14 @@ MUTATIONS: dict[str, Mutation] = {
     "order facts not an object": _set("order", "alice"),
     "aggregate_id longer than its column": _set("aggregate_id", "a" * 65),
     "correlation_id of 1 MB": _set("correlation_id", "c" * 1_000_000),
+    "NUL in event_id": _set("event_id", "0b7e6c1a-3f0e-4c1b-9a51\x002f1f3c9d8e01"),
+    "NUL in aggregate_id": _set("aggregate_id", "order\x00"),
+    "control character in correlation_id": _set("correlation_id", "a\x1bb"),
+    "DEL in causation_id": _set("causation_id", "cmd\x7f"),
+    "NUL in a data id": _set("data.order_id", "\x00"),
+    "control character in a nested sku": _set("data.lines.0.sku", "BOOK\n1"),
+    "NUL in order facts": _set("order", {"customer_id": "a\x00", "total_cents": 1,
+                                         "ship_to": "DE"}),
     **{f"missing envelope field {name}": _drop(name) for name in codec.ENVELOPE_FIELDS},
 }
 
