@@ -8,11 +8,12 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import Any, ClassVar
 
 import orjson
 import pytest
 import sqlalchemy as sa
-from confluent_kafka import Producer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from adapters.codec import encode, envelope_for
@@ -150,6 +151,77 @@ def test_a_message_that_keeps_failing_on_a_working_store_is_dead_lettered_once(
         assert relay.publish_pending() == 1 and relay.pending() == 0
     finally:
         relay.close()
+
+
+class Watched(Producer):
+    """A producer that records every produce or flush made inside a DB transaction."""
+
+    inside = threading.local()
+    violations: ClassVar[list[str]] = []
+
+    def produce(self, *args: Any, **kwargs: Any) -> None:
+        self._check("produce")
+        super().produce(*args, **kwargs)
+
+    def flush(self, *args: Any) -> int:
+        self._check("flush")
+        return int(super().flush(*args))
+
+    def _check(self, call: str) -> None:
+        if getattr(Watched.inside, "depth", 0) > 0:
+            Watched.violations.append(f"{call} in {threading.current_thread().name}")
+
+
+def _began(_connection: sa.Connection) -> None:
+    Watched.inside.depth = getattr(Watched.inside, "depth", 0) + 1
+
+
+def _ended(_connection: sa.Connection) -> None:
+    Watched.inside.depth = getattr(Watched.inside, "depth", 0) - 1
+
+
+@pytest.fixture
+def watched(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every producer the adapters make is Watched; transactions are tracked per thread
+    (listeners are added before, and removed after, any thread of the test runs)."""
+    monkeypatch.setattr("adapters.relay.Producer", Watched)
+    monkeypatch.setattr("adapters.kafka.dlq.Producer", Watched, raising=False)
+    Watched.violations.clear()
+    listeners = [("begin", _began), ("commit", _ended), ("rollback", _ended)]
+    for name, listener in listeners:
+        sa.event.listen(sa.Engine, name, listener)
+    yield Watched.violations
+    for name, listener in listeners:
+        sa.event.remove(sa.Engine, name, listener)
+
+
+def test_no_kafka_io_happens_inside_a_database_transaction(
+        app: Orderflow, topic: str, watched: list[str]) -> None:
+    # given a record no consumer can decode, before a good one
+    producer = Producer({"bootstrap.servers": app.settings.bootstrap_servers})
+    producer.produce(topic, key=KEY.encode(), value=b"\xff not json")
+    producer.flush(30)
+    ids = produce(app.settings.bootstrap_servers, topic, 1)
+    each = Running(app, topic, lambda connection, incoming: set_timer(
+        connection, "runtime-test", incoming.envelope.event_id, datetime.now(UTC)))
+    # when the consumer applies them and the relay publishes what they left behind
+    try:
+        wait_until(lambda: position(app, topic) == 2, 60, "both records to be applied")
+    finally:
+        each.close()
+    relay = app.relay("inventory")
+    try:
+        wait_until(lambda: relay.publish_pending() == 0 and relay.pending() == 0, 30,
+                   "the dead letter to be published")
+    finally:
+        relay.close()
+    # then the dead letter reached Kafka, and no produce or flush ran inside a transaction
+    assert applied(app) == ids
+    peek = Consumer({"bootstrap.servers": app.settings.bootstrap_servers, "group.id": "peek"})
+    low, high = peek.get_watermark_offsets(TopicPartition(topic + ".dlq", 0), timeout=10)
+    peek.close()
+    assert high - low == 1
+    assert watched == []
 
 
 def test_the_caught_up_gate_holds_when_retention_deleted_the_backlog(
