@@ -26,8 +26,9 @@ from adapters.sql.tables import (
     processed_messages,
     timers,
 )
-from services.bootstrap import Orderflow, bootstrap
+from services.bootstrap import Orderflow
 from tests.conftest import Env, MakeEnv
+from tests.integration.test_exactly_once import opened
 from tests.support import run_cli, wait_until
 from tests.system import RunningSystem
 
@@ -86,15 +87,6 @@ def kept_outbox(engine: Engine) -> set[tuple[str | None, str | None]]:
     with engine.connect() as connection:
         return {(r.published_at, r.quarantined_at) for r in connection.execute(
             sa.select(outbox.c.published_at, outbox.c.quarantined_at))}
-
-
-@contextmanager
-def opened(env: Env) -> Iterator[Orderflow]:
-    app = bootstrap(env.settings)
-    try:
-        yield app
-    finally:
-        app.close()
 
 
 @pytest.fixture(params=KINDS)
