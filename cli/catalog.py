@@ -21,5 +21,5 @@ def catalog(ctx: typer.Context, json: Annotated[bool, typer.Option(
         return
     prices = sorted(current.prices.items())
     table("price list", ["sku", "price"], [(sku, money(cents)) for sku, cents in prices])
-    console.print(f"shipping serves: {', '.join(served)}")
-    console.print("any other ISO 3166-1 alpha-2 code is accepted and then rejected by shipping")
+    console().print(f"shipping serves: {', '.join(served)}")
+    console().print("any other ISO 3166-1 alpha-2 code is accepted and then rejected by shipping")

@@ -1,18 +1,22 @@
-"""`orderflow compare`: both flows, the same scenarios, side by side."""
+"""`orderflow compare`: both flows, the same scenarios, side by side.
+
+The experiment itself lives in `experiments.compare`; this module renders its results
+(tables, JSON, Markdown) and imports the experiment only when a comparison runs.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import Progress, TaskID
 
 from cli.context import app_of
 from cli.output import console, emit_json, err_console, table
-from projections.mermaid import sequence_diagram
-from services.bootstrap import Orderflow
-from services.compare import FLOWS, NEW_STEP, SCENARIOS, TIMEOUT_OWNER, Comparison, FlowResult
+
+if TYPE_CHECKING:
+    from experiments.compare import Comparison, FlowResult, Scenario
+    from services.bootstrap import Orderflow
 
 
 def compare(ctx: typer.Context,
@@ -35,7 +39,7 @@ def compare(ctx: typer.Context,
         render(results)
     if markdown is not None:
         markdown.write_text(report(comparison, results))
-        console.print(f"report written to {markdown}")
+        console().print(f"report written to {markdown}")
     if any(r.unfinished or _unexpected(r) for r in results.values()):
         raise typer.Exit(1)
 
@@ -43,7 +47,11 @@ def compare(ctx: typer.Context,
 def compare_with_progress(orderflow: Orderflow, orders: int, timeout: float,
                           quiet: bool) -> tuple[Comparison, dict[str, FlowResult]]:
     """Run the comparison with a live progress bar per flow on stderr."""
-    with Progress(console=err_console, transient=True, disable=quiet) as bar:
+    from rich.progress import Progress, TaskID
+
+    from experiments.compare import comparison
+
+    with Progress(console=err_console(), transient=True, disable=quiet) as bar:
         tasks: dict[str, TaskID] = {}
 
         def progress(flow: str, done: int, total: int) -> None:
@@ -51,8 +59,8 @@ def compare_with_progress(orderflow: Orderflow, orders: int, timeout: float,
                 tasks[flow] = bar.add_task(f"{flow}: orders settled", total=total)
             bar.update(tasks[flow], completed=done)
 
-        comparison = orderflow.comparison(orders, timeout, progress)
-        return comparison, comparison.run()
+        experiment = comparison(orderflow, orders, timeout, progress)
+        return experiment, experiment.run()
 
 
 def render(results: dict[str, FlowResult]) -> None:
@@ -61,6 +69,8 @@ def render(results: dict[str, FlowResult]) -> None:
 
 
 def sections(results: dict[str, FlowResult]) -> list[tuple[str, list[str], list[list[Any]]]]:
+    from experiments.compare import NEW_STEP, SCENARIOS, TIMEOUT_OWNER
+
     chor, orch = results["choreography"], results["orchestration"]
     outcome = [[s.name, _show(s.expected), _mark(chor, s), _mark(orch, s)] for s in SCENARIOS]
     topics = sorted(set(chor.messages_per_order) | set(orch.messages_per_order))
@@ -70,7 +80,7 @@ def sections(results: dict[str, FlowResult]) -> list[tuple[str, list[str], list[
                      _n(sum(orch.messages_per_order.values()))])
     latency = [[label, _ms(chor.percentile(q)), _ms(orch.percentile(q))]
                for label, q in (("p50", 50), ("p95", 95))]
-    latency.append(["orders measured", len(chor.latencies_ms), len(orch.latencies_ms)])
+    latency.append(["orders measured", str(len(chor.latencies_ms)), str(len(orch.latencies_ms))])
     services = sorted(set(chor.coupling) | set(orch.coupling))
     couple = [[s, ", ".join(sorted(chor.coupling.get(s, ()))) or "-",
                ", ".join(sorted(orch.coupling.get(s, ()))) or "-"] for s in services]
@@ -86,6 +96,8 @@ def sections(results: dict[str, FlowResult]) -> list[tuple[str, list[str], list[
 
 
 def document(results: dict[str, FlowResult]) -> dict[str, Any]:
+    from experiments.compare import TIMEOUT_OWNER
+
     return {flow: {"outcomes": {k: {"status": v[0], "reason": v[1]} for k, v in r.outcomes.items()},
                    "messages_per_order": r.messages_per_order,
                    "latency_ms": {"p50": r.percentile(50), "p95": r.percentile(95),
@@ -96,6 +108,9 @@ def document(results: dict[str, FlowResult]) -> dict[str, Any]:
 
 
 def report(comparison: Comparison, results: dict[str, FlowResult]) -> str:
+    from experiments.compare import FLOWS, SCENARIOS
+    from projections.mermaid import sequence_diagram
+
     parts = ["# orderflow: choreography vs orchestration\n"]
     for title, columns, rows in sections(results):
         parts.append(f"## {title}\n\n| {' | '.join(columns)} |\n"
@@ -108,12 +123,14 @@ def report(comparison: Comparison, results: dict[str, FlowResult]) -> str:
     return "\n".join(parts)
 
 
-def _mark(result: FlowResult, scenario: Any) -> str:
+def _mark(result: FlowResult, scenario: Scenario) -> str:
     got = result.outcomes.get(scenario.name, ("unfinished", None))
     return f"{'✓' if got == scenario.expected else '✗'} {_show(got)}"
 
 
 def _unexpected(result: FlowResult) -> bool:
+    from experiments.compare import SCENARIOS
+
     return any(result.outcomes.get(s.name) != s.expected for s in SCENARIOS)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -18,8 +18,10 @@ from cli.compare import compare_with_progress, render, report
 from cli.context import app_of
 from cli.output import console, table
 from cli.run import say_restart
-from services.bootstrap import SERVICES, Orderflow
-from services.supervisor import Supervisor
+
+if TYPE_CHECKING:
+    from services.bootstrap import Orderflow
+    from services.supervisor import Supervisor
 
 T = TypeVar("T")
 
@@ -29,10 +31,13 @@ def demo(ctx: typer.Context,
                                              help="Happy orders per flow.")] = 20,
          ) -> None:
     """Run both flows through every scenario and compare them (about a minute)."""
+    from services.bootstrap import SERVICES
+    from services.supervisor import Supervisor
+
     started_at = time.monotonic()
     orderflow = app_of(ctx)
     address, broker_started = _step("broker", orderflow.ensure_broker)
-    console.print(f"Kafka at {address}" + (" (started for the demo)" if broker_started else ""))
+    console().print(f"Kafka at {address}" + (" (started for the demo)" if broker_started else ""))
     _step("migrations", orderflow.upgrade)
     _step("topics", orderflow.create_topics)
     supervisor = Supervisor(list(SERVICES), orderflow.settings.data_dir / "logs",
@@ -41,18 +46,20 @@ def demo(ctx: typer.Context,
         _run(orderflow, supervisor, orders)
     finally:
         supervisor.stop()
-        console.print("services stopped")
+        console().print("services stopped")
         if broker_started:
-            console.print(f"broker: {orderflow.broker().stop()}")
-    console.print(f"demo finished in {time.monotonic() - started_at:.0f}s")
+            console().print(f"broker: {orderflow.broker().stop()}")
+    console().print(f"demo finished in {time.monotonic() - started_at:.0f}s")
 
 
 def _run(orderflow: Orderflow, supervisor: Supervisor, orders: int) -> None:
+    from services.bootstrap import SERVICES
+
     children = supervisor.start()
-    console.print(f"started {len(children)} services: {', '.join(c.service for c in children)}")
+    console().print(f"started {len(children)} services: {', '.join(c.service for c in children)}")
     _step("consumer groups", lambda: orderflow.wait_for_groups(list(SERVICES)))
     for line in orderflow.run_tutorial("created", 30):
-        console.print(f"[bold]tutorial:[/bold] {line}")
+        console().print(f"[bold]tutorial:[/bold] {line}")
     comparison, results = compare_with_progress(orderflow, orders, 120.0, quiet=False)
     placed = [o for r in results.values() for o in (*r.scenario_orders.values(), *r.batch[:2])]
     rows = [_status_row(orderflow, order_id) for order_id in placed]
@@ -62,7 +69,7 @@ def _run(orderflow: Orderflow, supervisor: Supervisor, orders: int) -> None:
     path = orderflow.settings.data_dir / "compare-report.md"
     path.write_text(report(comparison, results))
     where = orderflow.settings.database_url or f"{orderflow.settings.data_dir}/projector.db"
-    console.print(f"report with Mermaid traces: {path}\nread models: {where}\n"
+    console().print(f"report with Mermaid traces: {path}\nread models: {where}\n"
                   "look inside: orderflow tables | orderflow inspect order_view --limit 10 | "
                   f"orderflow trace {placed[0]} --format mermaid")
 
@@ -76,5 +83,5 @@ def _status_row(orderflow: Orderflow, order_id: str) -> list[object]:
 def _step(name: str, action: Callable[[], T]) -> T:
     began = time.monotonic()
     result = action()
-    console.print(f"[green]✓[/green] {name} ({time.monotonic() - began:.1f}s)")
+    console().print(f"[green]✓[/green] {name} ({time.monotonic() - began:.1f}s)")
     return result

@@ -27,7 +27,9 @@ def _stopped_while_starting(_signum: int, _frame: FrameType | None) -> None:
 
 
 def run(argv: list[str] | None = None) -> int:
-    import typer  # the heavy imports happen here, after main() can already take a SIGTERM
+    # typer and the command modules load here, after main() can take a SIGTERM; a command
+    # imports what it needs when it runs (`orderflow run` installs its stop handlers first)
+    import typer
 
     from cli.app import app
 

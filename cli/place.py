@@ -33,4 +33,4 @@ def place(ctx: typer.Context,
     if json:
         emit_json({"order_id": order_id})
     else:
-        console.print(order_id)
+        console().print(order_id)

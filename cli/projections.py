@@ -8,7 +8,6 @@ import typer
 
 from cli.context import app_of
 from cli.output import console, emit_json, progress
-from projections.rebuild import rebuild as rebuild_read_models
 
 app = typer.Typer(help="Read-model projections (the projector's tables).", no_args_is_help=True)
 
@@ -18,6 +17,8 @@ def rebuild(ctx: typer.Context,
             json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
             ) -> None:
     """Empty the read models and replay every event topic into them (projector stopped)."""
+    from projections.rebuild import rebuild as rebuild_read_models
+
     orderflow = app_of(ctx)
     orderflow.require_broker()
     engine = orderflow.store("projector")
@@ -28,5 +29,5 @@ def rebuild(ctx: typer.Context,
     if json:
         emit_json(figures)
     else:
-        console.print(f"rebuilt the read models: {figures['events']} events from"
+        console().print(f"rebuilt the read models: {figures['events']} events from"
                       f" {figures['partitions']} partitions in {figures['seconds']:.2f}s")

@@ -9,7 +9,7 @@ import enum
 import math
 import time
 import uuid
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -17,9 +17,9 @@ from cli.context import app_of
 from cli.output import emit_json, table
 from cli.parse import money
 from domain.order_events import OrderStatus
-from projections.mermaid import sequence_diagram
-from projections.read_models import NoSuchOrder, ReadModels, Row
-from projections.tables import READ_MODELS as TABLES
+
+if TYPE_CHECKING:
+    from projections.read_models import ReadModels, Row
 
 Json = Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")]
 OrderId = Annotated[uuid.UUID, typer.Argument(metavar="ORDER_ID", help="The order's UUID.")]
@@ -51,6 +51,8 @@ def status(ctx: typer.Context, order_id: OrderId,
     """Show an order's status, reason, flow, total and last update."""
     if math.isnan(wait):  # NaN passes the range check and would make the wait endless
         raise typer.BadParameter("expected a number of seconds, got nan", param_hint="--wait")
+    from projections.read_models import NoSuchOrder
+
     key = str(order_id)
     order = _await(app_of(ctx).read_models(), key, wait)
     if order is None:
@@ -94,6 +96,9 @@ def trace(ctx: typer.Context, order_id: OrderId,
               "--format", help="table for people, mermaid for diagrams, json for scripts.")]
           = TraceFormat.table, json: Json = False) -> None:
     """The order's events across services, in causal order (`--json` = `--format json`)."""
+    from projections.mermaid import sequence_diagram
+    from projections.read_models import NoSuchOrder
+
     fmt = TraceFormat.json if json else fmt
     models, key = app_of(ctx).read_models(), str(order_id)
     rows, order = models.timeline(key), models.order(key)
@@ -126,6 +131,8 @@ def inspect(ctx: typer.Context,
             limit: Annotated[int, typer.Option(min=1, max=10000, help="At most N rows.")] = 20,
             json: Json = False) -> None:
     """Show a read-model table's rows, in primary-key order."""
+    from projections.tables import READ_MODELS as TABLES
+
     if name not in TABLES:  # checked here too, so a bad name is a usage error (exit 2)
         raise typer.BadParameter(f"unknown table {name[:40]!r}; valid tables: "
                                  f"{', '.join(TABLES)}", param_hint="TABLE")

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import threading
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cli.context import app_of
 from cli.output import console, err_console, table
-from services.bootstrap import SERVICES, Orderflow
-from services.runner import install_stop_handlers
-from services.supervisor import Supervisor
+from services.bootstrap import SERVICES
+from services.signals import install_stop_handlers
+
+if TYPE_CHECKING:
+    from services.bootstrap import Orderflow
 
 ServiceNames = Annotated[list[str], typer.Argument(
     metavar="SERVICE...", help=f"One or more of: {', '.join(SERVICES)}.")]
@@ -51,18 +53,20 @@ def _preflight(orderflow: Orderflow, services: list[str]) -> None:
 
 
 def _supervise(orderflow: Orderflow, services: list[str]) -> None:
+    from services.supervisor import Supervisor
+
     supervisor = Supervisor(services, orderflow.settings.data_dir / "logs", on_restart=say_restart)
     children = supervisor.start()
     table("services", ["service", "pid", "log"],
           [(c.service, c.process.pid, c.log) for c in children])
-    console.print("running; a service that exits is restarted; Ctrl-C stops them all")
+    console().print("running; a service that exits is restarted; Ctrl-C stops them all")
     try:
         supervisor.wait()
     finally:
         supervisor.stop()
-        console.print("stopped")
+        console().print("stopped")
 
 
 def say_restart(line: str) -> None:
     """A restart, in red on stderr (the supervisor also writes it to the service's log)."""
-    err_console.print(line, style="red", markup=False)
+    err_console().print(line, style="red", markup=False)

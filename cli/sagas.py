@@ -10,7 +10,6 @@ import typer
 
 from cli.context import app_of
 from cli.output import console, emit_json, table
-from projections.read_models import NoSuchOrder
 
 app = typer.Typer(help="Orchestration sagas (the saga_view read model).", no_args_is_help=True)
 Json = Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")]
@@ -45,6 +44,8 @@ def show(ctx: typer.Context,
          order_id: Annotated[uuid.UUID, typer.Argument(metavar="ORDER_ID")],
          json: Json = False) -> None:
     """One saga: its state, then every step with times, commands sent, replies received."""
+    from projections.read_models import NoSuchOrder
+
     models = app_of(ctx).read_models()
     saga = models.saga(str(order_id))
     if saga is None:
@@ -53,7 +54,7 @@ def show(ctx: typer.Context,
     if json:
         emit_json({"saga": saga, "messages": steps})
         return
-    console.print(f"saga {order_id}: [bold]{saga['state']}[/bold]"
+    console().print(f"saga {order_id}: [bold]{saga['state']}[/bold]"
                   + (f" ({saga['reason']})" if saga["reason"] else "")
                   + f"; done: {saga['steps_done'] or '-'}; compensated: "
                   f"{saga['compensated'] or '-'}; late: {saga['late_successes'] or '-'};"

@@ -1,7 +1,11 @@
-"""The one wiring point: builds stores, brokers and clients from settings.
+"""The one wiring point: builds stores, brokers, clients and services from settings.
 
-The CLI, the services and the tests all go through `bootstrap(settings)`; nothing
-here runs at import time.
+The CLI, the service processes, the experiments and the tests all go through
+`bootstrap(settings)`. Nothing is built at import time, and nothing heavy is imported
+then either: each factory imports what it builds (SQLAlchemy, Alembic, confluent-kafka,
+the service modules) when it is first called, so a command that needs only the catalog
+or one read model does not pay for Kafka clients and every service (`orderflow bench
+--cli` measures it; a unit test checks which modules `import cli.app` loads).
 """
 
 from __future__ import annotations
@@ -10,32 +14,33 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-
-from sqlalchemy import Engine
+from typing import TYPE_CHECKING
 
 from adapters import faults
 from adapters.catalog import load_catalog
-from adapters.kafka import admin, tutorial
-from adapters.kafka.broker import LocalBroker
-from adapters.kafka.consumer import ConsumerRuntime
 from adapters.kafka.topics import topic_name, topic_specs
-from adapters.relay import OutboxRelay
 from adapters.settings import Settings
-from adapters.sql import migrate, retention
-from adapters.sql.engine import STORES, make_engine, schema_name, sqlite_path
-from adapters.sql.event_store import EventStore
 from domain.catalog import Catalog
 from domain.errors import OrderflowError
-from projections.projector import Projector
-from projections.read_models import ReadModels
 from services.clock import Clock, system_clock
-from services.compare import HAPPY_SKU, SCARCE_SKU, Comparison, Progress, run_id
-from services.inventory import Inventory
-from services.orchestrator import Orchestrator
-from services.order import Orders
-from services.payment import Payment
-from services.runner import ServicePlan, ServiceProcess
-from services.shipping import Shipping
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from adapters.kafka.admin import TopicReport
+    from adapters.kafka.broker import LocalBroker
+    from adapters.kafka.consumer import ConsumerRuntime
+    from adapters.relay import OutboxRelay
+    from adapters.sql.event_store import EventStore
+    from adapters.sql.retention import Pruned
+    from projections.projector import Projector
+    from projections.read_models import ReadModels
+    from services.inventory import Inventory
+    from services.orchestrator import Orchestrator
+    from services.order import Orders
+    from services.payment import Payment
+    from services.runner import ServicePlan, ServiceProcess
+    from services.shipping import Shipping
 
 SERVICES = ("order", "inventory", "payment", "shipping", "orchestrator", "projector")
 
@@ -56,40 +61,33 @@ class Orderflow:
 
     @cached_property
     def event_store(self) -> EventStore:
+        from adapters.sql.event_store import EventStore
         return EventStore(self.settings.topic_prefix)
 
     def orders(self) -> Orders:
+        from services.order import Orders
         return Orders(self.store("order"), self.event_store, self.clock, self.catalog,
                       self.settings.order_timeout, self.settings.topic_prefix)
 
     def inventory(self) -> Inventory:
+        from services.inventory import Inventory
         return Inventory(self.store("inventory"), self.event_store, self.clock,
                          self.settings.topic_prefix)
 
     def payment(self) -> Payment:
+        from services.payment import Payment
         return Payment(self.store("payment"), self.event_store, self.clock,
                        self.settings.topic_prefix)
 
     def shipping(self) -> Shipping:
+        from services.shipping import Shipping
         return Shipping(self.store("shipping"), self.event_store, self.clock,
                         self.settings.topic_prefix, self.catalog.served_countries)
 
     def orchestrator(self) -> Orchestrator:
+        from services.orchestrator import Orchestrator
         return Orchestrator(self.store("orchestrator"), self.event_store, self.clock,
                             self.settings.topic_prefix, self.settings.step_timeout)
-
-    def comparison(self, batch_size: int, timeout: float, progress: Progress) -> Comparison:
-        """Seed this run's customers and stock, and aim a comparison at the live system."""
-        tag = run_id()
-        customers = {kind: f"cmp-{tag}-{kind}" for kind in ("rich", "poor", "nobody")}
-        inventory, payment = self.inventory(), self.payment()
-        inventory.add_stock(HAPPY_SKU, 2 * (batch_size + 10))
-        if inventory.stock(SCARCE_SKU).version == 0:
-            inventory.add_stock(SCARCE_SKU, 1)  # stocked, but never 10,000
-        payment.set_credit(customers["rich"], 10**11)
-        payment.set_credit(customers["poor"], 100)
-        return Comparison(self.orders(), self.read_models(), customers,
-                          self.settings.topic_prefix, batch_size, timeout, progress)
 
     def plan(self, service: str) -> ServicePlan:
         match service:
@@ -104,13 +102,19 @@ class Orderflow:
             case "orchestrator":
                 return self.orchestrator().plan()
             case "projector":
-                self.store("projector")
-                projector = self.projector()
-                return ServicePlan("projector", "projector", projector.topics, projector.handle,
-                                   batch_handler=projector.handle_batch)
+                return self._projector_plan()
         raise UnknownService(f"unknown service {service!r}; choose from {', '.join(SERVICES)}")
 
+    def _projector_plan(self) -> ServicePlan:
+        from services.runner import ServicePlan
+        self.store("projector")
+        projector = self.projector()
+        return ServicePlan("projector", "projector", projector.topics, projector.handle,
+                           batch_handler=projector.handle_batch)
+
     def service_process(self, service: str, stop: threading.Event | None = None) -> ServiceProcess:
+        from adapters.sql import retention
+        from services.runner import ServiceProcess
         plan = self.plan(service)
         relay = self.relay(plan.relay_store).run if plan.relay_store else None
         consumer = self.consumer(plan) if plan.handler is not None else None
@@ -121,6 +125,7 @@ class Orderflow:
 
     def consumer(self, plan: ServicePlan) -> ConsumerRuntime:
         """The consumer runtime of a service's plan, in the service's own group."""
+        from adapters.kafka.consumer import ConsumerRuntime
         assert plan.handler is not None, f"{plan.name} consumes nothing"
         return ConsumerRuntime(engine=self.store(plan.relay_store or "projector"),
                                bootstrap=self.settings.bootstrap_servers,
@@ -129,9 +134,11 @@ class Orderflow:
                                batch_handler=plan.batch_handler, name=plan.name)
 
     def read_models(self) -> ReadModels:
+        from projections.read_models import ReadModels
         return ReadModels(self.store("projector"))
 
     def projector(self) -> Projector:
+        from projections.projector import Projector
         return Projector(self.settings.topic_prefix)
 
     def group(self, service: str) -> str:
@@ -139,6 +146,7 @@ class Orderflow:
         return f"{self.settings.topic_prefix}orderflow.{service}"
 
     def relay(self, store: str) -> OutboxRelay:
+        from adapters.relay import OutboxRelay
         return OutboxRelay(self.store(store), self.settings.bootstrap_servers,
                            name=f"{store}-relay")
 
@@ -146,12 +154,14 @@ class Orderflow:
         return topic_name(self.settings.topic_prefix, base)
 
     def broker(self, port: int | None = None) -> LocalBroker:
+        from adapters.kafka.broker import LocalBroker
         return LocalBroker(cache_dir=self.settings.cache_dir,
                            port=port or self.settings.first_broker_port)
 
     def ensure_broker(self) -> tuple[str, bool]:
         """A broker that answers: the configured one, or the local one started now.
         Returns (address, started_here)."""
+        from adapters.kafka import admin
         if admin.probe(self.settings.bootstrap_servers.split(",")[0]) is admin.PortState.KAFKA:
             return self.settings.bootstrap_servers, False
         status, started = self.broker().start()
@@ -159,36 +169,47 @@ class Orderflow:
 
     def wait_for_groups(self, services: list[str], timeout: float = 60.0) -> None:
         """Block until every service's consumer group has joined (stable, with members)."""
+        from adapters.kafka import admin
         admin.wait_stable(self.settings.bootstrap_servers,
                           [self.group(s) for s in services], timeout)
 
     def require_broker(self) -> None:
+        from adapters.kafka import admin
         admin.require_broker(self.settings.bootstrap_servers)
 
-    def create_topics(self) -> admin.TopicReport:
+    def create_topics(self) -> TopicReport:
+        from adapters.kafka import admin
         self.require_broker()
         return admin.create_topics(self.settings.bootstrap_servers,
                                    topic_specs(self.settings.topic_prefix))
 
     def schema(self, store: str) -> str | None:
+        from adapters.sql.engine import schema_name
         return schema_name(self.settings, store) if self.settings.is_postgres else None
 
     def engine(self, store: str) -> Engine:
+        from adapters.sql.engine import make_engine
         if store not in self._engines:
             self._engines[store] = make_engine(self.settings, store)
         return self._engines[store]
 
     def upgrade(self) -> dict[str, str]:
+        from adapters.sql import migrate
+        from adapters.sql.engine import STORES
         return {s: migrate.upgrade(self.engine(s), s, self.schema(s)) for s in STORES}
 
-    def prune(self) -> dict[str, retention.Pruned]:
+    def prune(self) -> dict[str, Pruned]:
         """Prune every store now; all are checked first, so a refusal deletes nothing."""
+        from adapters.sql import retention
+        from adapters.sql.engine import STORES
         engines = {s: self.store(s) for s in STORES}
         now = system_clock()  # the wall clock stamps processed_at and published_at
         return {s: retention.prune(e, self.settings.retention, now) for s, e in engines.items()}
 
     def store(self, store: str) -> Engine:
         """The engine of a store that must already be migrated."""
+        from adapters.sql import migrate
+        from adapters.sql.engine import sqlite_path
         if not self.settings.is_postgres and not sqlite_path(self.settings, store).exists():
             raise migrate.NotMigrated(f"the {store} store does not exist yet;"
                                       " run `orderflow db upgrade`")
@@ -197,11 +218,13 @@ class Orderflow:
         return engine
 
     def run_tutorial(self, listen_status: str, timeout: float) -> Iterator[str]:
+        from adapters.kafka import tutorial
         self.require_broker()
         return tutorial.run_tutorial(self.settings.bootstrap_servers, self.topic("orders"),
                                      listen_status, timeout)
 
     def listen(self, listen_status: str, from_beginning: bool, timeout: float) -> Iterator[str]:
+        from adapters.kafka import tutorial
         self.require_broker()
         return tutorial.listen(self.settings.bootstrap_servers, self.topic("orders"),
                                listen_status, from_beginning=from_beginning,

@@ -11,14 +11,13 @@ the group, and the relay flushes what it has produced.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import FrameType
 
 from adapters.kafka.consumer import BatchHandler, ConsumerRuntime, Handler, Interest, everything
 from adapters.retry import backoff, log_retry
+from services.signals import install_stop_handlers
 
 logger = logging.getLogger(__name__)
 
@@ -96,15 +95,3 @@ class ServiceProcess:
                              threading.current_thread().name, exc)
             self.failed.append(exc)
             self.stop.set()
-
-
-
-def install_stop_handlers(stop: threading.Event) -> None:
-    """SIGINT/SIGTERM set `stop`; installed before the slow start-up, so a service
-    stopped while starting still exits cleanly."""
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        logger.info("%s received, stopping", signal.Signals(signum).name)
-        stop.set()
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, on_signal)

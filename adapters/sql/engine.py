@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 
 from adapters import faults
 from adapters.settings import PG_NAME_BYTES, Settings
+from adapters.sql import fold_cache  # noqa: F401  its listeners exist before any engine
 
 logger = logging.getLogger(__name__)
 

@@ -39,16 +39,27 @@ def test_start_stop_restart_keeps_topics_and_data(tmp_path: Path) -> None:
     try:
         assert started and status.state == "running" and status.version == KAFKA_VERSION
         assert broker.start()[1] is False  # idempotent: the running broker is reused
+        assert _cli_status(broker, tmp_path) == 0  # running: exit 0, as `pg_ctl status`
         create_topics(broker.address, [TopicSpec("kept", 1)])
         _produce(broker.address, "kept", b"survives a restart")
         assert broker.stop().startswith("stopped")
         assert broker.status().state == "stopped"
+        assert _cli_status(broker, tmp_path) == 3  # stopped: exit 3
         assert probe(broker.address, 2) is PortState.FREE
         assert broker.start()[1] is True
         assert _read_all(broker.address, "kept") == [b"survives a restart"]
     finally:
         broker.stop()
     assert broker.stop() == "not running"
+
+
+def _cli_status(broker: LocalBroker, cache: Path) -> int:
+    """`orderflow broker status` on the broker's port (it sees the broker as running,
+    or as a broker it did not start, since the test's broker has its own home)."""
+    done = run_cli(["broker", "status", "--port", str(broker.port)],
+                   {"ORDERFLOW_CACHE_DIR": str(cache / "cli-cache")})
+    assert done.stderr == "" and done.stdout.count("\n") == 1, done
+    return done.code
 
 
 def test_port_taken_by_another_program_is_one_clear_error(tmp_path: Path) -> None:

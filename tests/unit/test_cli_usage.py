@@ -12,6 +12,8 @@ from cli.main import run
     (["broker", "start", "--port", "abc"], "--port"),
     (["tutorial", "listen", "--timeout", "-1"], "--timeout"),
     (["no-such-command"], "No such command"),
+    (["bench", "--cli", "--orders", "100"], "--cli times start-up only"),
+    (["bench", "--runs", "3"], "--runs applies to --cli only"),
 ])
 def test_usage_errors_exit_2_with_one_line(argv: list[str], needle: str,
                                            capsys: pytest.CaptureFixture[str]) -> None:

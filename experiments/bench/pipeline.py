@@ -7,9 +7,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from experiments.bench.procs import cpu_delta, cpu_snapshot
+from experiments.bench.rig import Rig
 from projections.tables import stamp
-from services.bench.procs import cpu_delta, cpu_snapshot
-from services.bench.rig import Rig
 from services.clock import system_clock
 
 SERVICE_ONLY = ("bench placer", "broker")  # counted, but not as the pipeline's own cost

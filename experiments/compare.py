@@ -1,9 +1,14 @@
 """`orderflow compare`: the same scenarios through both flows, measured side by side.
 
-Everything reported is read back from the running system's read models: outcomes
-from `order_view`, latencies from its event times (placed → final), message counts
-and the coupling matrix from `order_timeline` (which service reacted to which
-topic, following causation ids through real traces).
+It drives a running system from outside, as a workshop does: `comparison(app, ...)` seeds
+the run's own customers and stock through the services' public methods, places the
+scenarios and a latency batch, then reads everything back from the read models: outcomes
+from `order_view`, latencies from its event times (placed → final), message counts and
+the coupling matrix from `order_timeline` (which service reacted to which topic,
+following causation ids through real traces).
+
+Not measured yet: `TIMEOUT_OWNER` and `NEW_STEP` are fixed prose (issue 14 replaces
+them with timer rows read from the stores and a real fraud step).
 """
 
 from __future__ import annotations
@@ -15,7 +20,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from services.bootstrap import Orderflow
 
 FLOWS = ("choreography", "orchestration")
 HAPPY_SKU = "BOOK-1"
@@ -136,18 +144,20 @@ class Comparison:
             result.outcomes[name] = (row["status"], row["reason"]) if row else ("unfinished", None)
         result.unfinished = [o for o in result.batch if o not in final]
         done = [final[o] for o in result.batch if o in final]
-        result.latencies_ms = sorted(_latency_ms(row) for row in done)
+        result.latencies_ms = sorted(latency_ms(row) for row in done)
         timelines = [self.reader.timeline(o) for o in result.batch if o in final]
-        result.messages_per_order = _per_order(timelines, self.prefix)
+        result.messages_per_order = messages_per_order(timelines, self.prefix)
         result.coupling = coupling([e for t in timelines for e in t], self.prefix)
 
 
-def _latency_ms(row: dict[str, Any]) -> float:
+def latency_ms(row: dict[str, Any]) -> float:
+    """Placed → final, from the order's event times in `order_view` (not from polling)."""
     created, updated = (datetime.fromisoformat(str(row[k])) for k in ("created_at", "updated_at"))
     return (updated - created).total_seconds() * 1000
 
 
-def _per_order(timelines: list[list[dict[str, Any]]], prefix: str) -> dict[str, float]:
+def messages_per_order(timelines: list[list[dict[str, Any]]], prefix: str) -> dict[str, float]:
+    """Records per order on each topic (prefix removed), averaged over the timelines."""
     counts: Counter[str] = Counter(e["topic"].removeprefix(prefix) for t in timelines for e in t)
     return {topic: n / len(timelines) for topic, n in sorted(counts.items())} if timelines else {}
 
@@ -166,3 +176,24 @@ def coupling(events: list[dict[str, Any]], prefix: str = "") -> dict[str, set[st
 
 def run_id() -> str:
     return uuid.uuid4().hex[:8]
+
+
+def comparison(app: Orderflow, batch_size: int, timeout: float,
+               progress: Progress) -> Comparison:
+    """Seed this run's customers and stock on the live system, and aim a comparison at it."""
+    customers = seed(app, run_id(), batch_size)
+    return Comparison(app.orders(), app.read_models(), customers, app.settings.topic_prefix,
+                      batch_size, timeout, progress)
+
+
+def seed(app: Orderflow, tag: str, batch_size: int) -> dict[str, str]:
+    """A rich, a poor and an unknown customer of this run; stock for every happy order, and
+    a scarce SKU that is stocked but never holds 10,000. Returns kind → customer id."""
+    customers = {kind: f"cmp-{tag}-{kind}" for kind in ("rich", "poor", "nobody")}
+    inventory, payment = app.inventory(), app.payment()
+    inventory.add_stock(HAPPY_SKU, 2 * (batch_size + 10))
+    if inventory.stock(SCARCE_SKU).version == 0:
+        inventory.add_stock(SCARCE_SKU, 1)
+    payment.set_credit(customers["rich"], 10**11)
+    payment.set_credit(customers["poor"], 100)
+    return customers

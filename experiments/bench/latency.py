@@ -7,8 +7,8 @@ import statistics
 import time
 from dataclasses import dataclass
 
+from experiments.bench.rig import Rig
 from projections.tables import stamp
-from services.bench.rig import Rig
 from services.clock import system_clock
 
 

@@ -18,8 +18,8 @@ from adapters.sql.engine import READONLY, make_engine, schema_name
 from adapters.sql.event_store import Context, EventStore
 from adapters.sql.tables import consumer_positions
 from domain.streams import order_stream
+from experiments.bench.workload import Placed
 from projections.tables import order_view
-from services.bench.workload import Placed
 
 TERMINAL = ("confirmed", "rejected")
 Tick = Callable[[int], None]

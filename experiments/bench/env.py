@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from adapters.settings import Settings
-from services.bench.config import ORDER_TIMEOUT, STEP_TIMEOUT
+from experiments.bench.config import ORDER_TIMEOUT, STEP_TIMEOUT
 
 
 def run_settings(base: Settings, tag: str, address: str) -> Settings:

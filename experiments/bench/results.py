@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from services.bench.config import TARGETS, Target
-from services.bench.kafka import KafkaBaseline
-from services.bench.latency import LatencyResult
-from services.bench.pipeline import BurstResult
-from services.bench.store import StoreBaseline
+from experiments.bench.config import TARGETS, Target
+from experiments.bench.kafka import KafkaBaseline
+from experiments.bench.latency import LatencyResult
+from experiments.bench.pipeline import BurstResult
+from experiments.bench.store import StoreBaseline
 
 Document = dict[str, Any]
 
@@ -31,8 +32,13 @@ def document(run: Document, kafka: KafkaBaseline, stores: list[StoreBaseline],
                             "store": b.messages_per_s / store.events_per_s} for b in bursts},
         "memory_mib": memory_mib,
     }
-    result["targets"] = [_verdict(t, result) for t in TARGETS if _lookup(result, t.path)]
+    result["targets"] = verdicts(TARGETS, result)
     return result
+
+
+def verdicts(targets: Sequence[Target], result: Document) -> list[Document]:
+    """Each target the document has a figure for, met or not."""
+    return [_verdict(t, result) for t in targets if _lookup(result, t.path)]
 
 
 def _verdict(target: Target, result: Document) -> Document:

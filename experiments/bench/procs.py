@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from services.bench.config import BenchError
+from experiments.bench.config import BenchError
 
 logger = logging.getLogger(__name__)
 TICKS = os.sysconf("SC_CLK_TCK")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.bench.config import FLOWS
-from services.bench.results import Document
+from experiments.bench.config import FLOWS
+from experiments.bench.results import Document
 
 Section = tuple[str, list[str], list[list[Any]]]
 
@@ -13,6 +13,21 @@ Section = tuple[str, list[str], list[list[Any]]]
 def sections(result: Document) -> list[Section]:
     return [_run(result), _baselines(result), _pipeline(result), _latency(result),
             _ratios(result), _cpu(result), _memory(result), _targets(result)]
+
+
+def startup_sections(result: Document) -> list[Section]:
+    """`bench --cli`: the start-up figures, then the targets."""
+    return [_startup(result), _targets(result, "targets (issue 14)")]
+
+
+def _startup(result: Document) -> Section:
+    run, figures = result["run"], result["startup"]
+    rows = [[label, *(f"{f[k]:.0f}" for k in ("best_ms", "median_ms", "max_ms")),
+             "-" if label.startswith("python") else f"{f['over_python_ms']:+.0f}"]
+            for label, f in figures.items()]
+    title = (f"CLI start-up, wall-clock ms over {run['runs']} runs (1-min load "
+             f"{run['load_before']:.1f} → {run['load_after']:.1f})")
+    return title, ["command", "best", "median", "max", "vs python"], rows
 
 
 def _run(result: Document) -> Section:
@@ -100,10 +115,10 @@ def _memory(result: Document) -> Section:
     return "peak memory per process (VmHWM)", ["process", "MiB"], rows
 
 
-def _targets(result: Document) -> Section:
+def _targets(result: Document, title: str = "targets (issue 7)") -> Section:
     rows = [[t["name"], t["target"], _figure(t), "met" if t["met"] else "NOT met"]
             for t in result["targets"]]
-    return "targets (issue 7)", ["target", "wanted", "measured", "verdict"], rows
+    return title, ["target", "wanted", "measured", "verdict"], rows
 
 
 def _figure(target: dict[str, Any]) -> str:

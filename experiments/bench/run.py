@@ -18,16 +18,16 @@ from datetime import UTC, datetime
 from adapters.kafka.errors import BrokerError
 from adapters.kafka.topics import topic_specs
 from adapters.settings import Settings
-from services.bench import kafka
-from services.bench.config import FLOWS, ORDER_TIMEOUT, STEP_TIMEOUT, BenchConfig
-from services.bench.env import child_environ, machine, run_settings
-from services.bench.latency import LatencyResult, light_load
-from services.bench.pipeline import BurstResult, burst, warm_up
-from services.bench.procs import Fleet, peak_rss_mib
-from services.bench.results import Document, document
-from services.bench.rig import Reporter, Rig
-from services.bench.store import Board, StoreBaseline, drop_schemas, store_baseline
-from services.bench.workload import Placed, Workload, sample_orders, sample_record
+from experiments.bench import kafka
+from experiments.bench.config import FLOWS, ORDER_TIMEOUT, STEP_TIMEOUT, BenchConfig
+from experiments.bench.env import child_environ, machine, run_settings
+from experiments.bench.latency import LatencyResult, light_load
+from experiments.bench.pipeline import BurstResult, burst, warm_up
+from experiments.bench.procs import Fleet, peak_rss_mib
+from experiments.bench.results import Document, document
+from experiments.bench.rig import Reporter, Rig
+from experiments.bench.store import Board, StoreBaseline, drop_schemas, store_baseline
+from experiments.bench.workload import Placed, Workload, sample_orders, sample_record
 from services.bootstrap import SERVICES, Orderflow, bootstrap
 
 logger = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from adapters.codec import encode, envelope_for, headers
+from adapters.codec import Envelope, encode, envelope_for, headers
 from domain.catalog import Catalog
 from domain.order_events import OrderPlaced
 from domain.order_placement import place_order
@@ -85,12 +85,16 @@ def sample_orders(catalog: Catalog, count: int) -> list[Placed]:
     return placed
 
 
+def sample_envelope(catalog: Catalog) -> tuple[str, Envelope]:
+    """A real OrderPlaced envelope for the `orders` topic, and its order id."""
+    sample = sample_orders(catalog, 1)[0]
+    return sample.order_id, envelope_for(
+        sample.event, event_id=str(uuid.uuid4()), aggregate_id=sample.order_id,
+        aggregate_version=1, occurred_at=datetime.now(sample.event.placed_at.tzinfo),
+        correlation_id=sample.order_id, causation_id=None, flow="choreography")
+
+
 def sample_record(catalog: Catalog) -> tuple[bytes, list[tuple[str, bytes]]]:
     """The value and headers of a real OrderPlaced record on the `orders` topic."""
-    sample = sample_orders(catalog, 1)[0]
-    envelope = envelope_for(sample.event, event_id=str(uuid.uuid4()),
-                            aggregate_id=sample.order_id, aggregate_version=1,
-                            occurred_at=datetime.now(sample.event.placed_at.tzinfo),
-                            correlation_id=sample.order_id, causation_id=None,
-                            flow="choreography")
+    envelope = sample_envelope(catalog)[1]
     return encode(envelope), headers(envelope)

@@ -14,7 +14,7 @@ from confluent_kafka.admin import AdminClient
 from adapters.kafka import admin
 from adapters.kafka.topics import EVENT_PARTITIONS, TopicSpec
 from adapters.relay import producer_config
-from services.bench.config import BenchError
+from experiments.bench.config import BenchError
 
 Tick = Callable[[int], None]  # records done so far
 RAW_LINGER_MS = 5

@@ -6,11 +6,11 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from services.bench.config import BenchError
-from services.bench.kafka import Watermarks
-from services.bench.procs import Fleet
-from services.bench.store import Board
-from services.bench.workload import Workload
+from experiments.bench.config import BenchError
+from experiments.bench.kafka import Watermarks
+from experiments.bench.procs import Fleet
+from experiments.bench.store import Board
+from experiments.bench.workload import Workload
 from services.bootstrap import Orderflow
 
 POLL = 0.25  # seconds between polls: the figures come from event times, not from polling
