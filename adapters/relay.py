@@ -49,7 +49,12 @@ logger = logging.getLogger(__name__)
 IDLE_WAITS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25)
 SQLITE_WATCH_INTERVAL = 0.005  # seconds between two reads of PRAGMA data_version (~1 % CPU)
 RELAY_TRIES = 5  # refusals (non-retriable errors) before a row is quarantined
-DELIVERY_TIMEOUT_MS = 30_000  # librdkafka reports every message within this
+# librdkafka reports every message within this. It is long on purpose: a record whose
+# local timeout expired may still have been written, and producing it again would be a
+# second copy (harmless on event topics, whose consumers dedupe, but a DLQ counts them).
+# Within the timeout the idempotent producer retries in its own session, and the broker
+# drops the copies, even across a broker restart.
+DELIVERY_TIMEOUT_MS = 300_000
 # What the broker or the client says about one record, for good. Anything else (a
 # timeout, a broker away, a leader moving, a topic not there yet) is an outage: the row
 # waits, uncounted, however long it lasts.
@@ -99,6 +104,7 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.name = name
         self.wakeup = threading.Event()
+        self._stopping = threading.Event()  # set by run(): stop waiting for reports
         self.watching = threading.Event()  # the commit watcher sees other processes' commits
         self._producer: Producer | None = None
         event.listen(engine, "commit", lambda _conn: self.wakeup.set())  # same-process appends
@@ -136,6 +142,7 @@ class OutboxRelay:
         return len(rows)
 
     def run(self, stop: threading.Event) -> None:
+        self._stopping = stop
         watcher = threading.Thread(target=self.watch, args=(stop,), daemon=True,
                                    name=f"{self.name}-watch")
         watcher.start()
@@ -167,8 +174,8 @@ class OutboxRelay:
                 else:
                     self._watch_data_version(stop)
             except Exception as exc:  # the relay polls meanwhile
+                failures = 1 if self.watching.is_set() else failures + 1  # a new outage?
                 self.watching.clear()
-                failures += 1
                 log_retry(logger, f"{self.name}: commit watcher", exc, failures)
                 stop.wait(backoff(failures))
 
@@ -211,7 +218,8 @@ class OutboxRelay:
         for row in rows:
             self._produce_one(row, reports)
         deadline = time.monotonic() + DELIVERY_TIMEOUT_MS / 1000 + 5
-        while not reports.complete and time.monotonic() < deadline:
+        while not reports.complete and time.monotonic() < deadline \
+                and not self._stopping.is_set():
             self.producer.flush(1.0)
         if not reports.complete or any(e is not None and e.fatal()
                                        for e in reports.errors.values()):

@@ -99,6 +99,7 @@ def test_broker_away_while_work_waits(dedicated: LocalBroker, app: Orderflow, fl
     drained = time.monotonic() - back
     assert backlog >= size.away_backlog, f"only {backlog} outbox rows waited for the broker"
     assert published < sum(expected.values()), "no poison record waited for the broker"
+    assert waiting > 0, "no dead letter waited in an outbox: nothing was fetched before the kill"
 
     settle(app, broker, placed, fleet, size.settle_timeout)
     dead = [m for name in expected for m in broker.read_all(name)]

@@ -52,7 +52,8 @@ def server() -> tuple[str, str] | None:
 
 def started(app: Orderflow) -> datetime:
     with app.store("order").connect() as connection:
-        return connection.execute(sa.text("SELECT pg_postmaster_start_time()")).scalar_one()
+        moment: datetime = connection.execute(sa.text("SELECT pg_postmaster_start_time()")).one()[0]
+    return moment
 
 
 def restart(app: Orderflow, pgdata: str, pgbin: str) -> None:
