@@ -26,6 +26,7 @@ from sqlalchemy import Engine
 from adapters.kafka.admin import quiet_client_config, watermarks
 from adapters.kafka.consumer import ConsumerRuntime
 from adapters.kafka.errors import KafkaClientError
+from adapters.relay import OutboxRelay
 from adapters.sql import tracking
 from adapters.sql.engine import READONLY
 from domain.errors import OrderflowError
@@ -56,6 +57,7 @@ def rebuild(engine: Engine, bootstrap_servers: str, topic_prefix: str, group: st
         runtime.close()
         raise
     _replay(runtime, engine, marks, stall_timeout)
+    _publish_dead_letters(engine, bootstrap_servers)
     return {"events": runtime.processed, "partitions": len(marks),
             "seconds": round(time.monotonic() - started, 3)}
 
@@ -80,6 +82,17 @@ def _watermarks(consumer: Consumer, topics: list[str]) -> Marks:
         for partition in metadata[topic].partitions:
             marks[(topic, partition)] = watermarks(consumer, TopicPartition(topic, partition))
     return marks
+
+
+def _publish_dead_letters(engine: Engine, bootstrap: str) -> None:
+    """The replay's dead letters are outbox rows like any other: publish them now, as the
+    projector's relay would, so a rebuild leaves nothing waiting."""
+    relay = OutboxRelay(engine, bootstrap, name="projector-rebuild-relay")
+    try:
+        while relay.publish_pending():
+            pass
+    finally:
+        relay.close()
 
 
 def _reset(engine: Engine, group: str) -> None:

@@ -78,6 +78,12 @@ def live_projector(app: Orderflow) -> Iterator[None]:
     finally:
         stop.set()
         thread.join(30)
+    relay = app.relay("projector")  # its dead letters go out as `run projector`'s relay does
+    try:
+        while relay.publish_pending():
+            pass
+    finally:
+        relay.close()
 
 
 def project_live(app: Orderflow, expected_rows: int) -> None:
