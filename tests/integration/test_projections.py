@@ -12,6 +12,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from adapters.codec import encode, headers
+from adapters.kafka.admin import watermarks
 from adapters.kafka.consumer import Incoming
 from adapters.kafka.topics import topic_specs
 from domain import inventory_events as inv
@@ -60,7 +61,7 @@ def high_watermarks(bootstrap_servers: str, topics: list[str]) -> dict[str, int]
     consumer = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": "probe"})
     try:
         metadata = consumer.list_topics(timeout=10).topics
-        return {t: sum(consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1]
+        return {t: sum(watermarks(consumer, TopicPartition(t, p))[1]
                        for p in metadata[t].partitions) for t in topics}
     finally:
         consumer.close()

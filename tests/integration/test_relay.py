@@ -18,6 +18,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from adapters import relay as relay_module
 from adapters.codec import decode
+from adapters.kafka.admin import watermarks
 from adapters.relay import OutboxRelay
 from adapters.sql.event_store import Context
 from adapters.sql.tables import outbox
@@ -81,8 +82,7 @@ def read_topics(bootstrap_servers: str, topics: list[str], timeout: float = 30.0
         metadata = consumer.list_topics(timeout=10)
         for topic in topics:
             for partition in metadata.topics[topic].partitions:
-                low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition),
-                                                           timeout=10)
+                low, high = watermarks(consumer, TopicPartition(topic, partition))
                 if high > low:
                     ends[(topic, partition)] = high
                     assignment.append(TopicPartition(topic, partition, low))
