@@ -1,4 +1,4 @@
-"""The tables every store has (created by migrations/versions/0001, grown by 0006)."""
+"""The tables every store has (created by migrations/versions/0001, grown by 0006 and 0007)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ events = sa.Table(
     sa.Column("correlation_id", sa.String(64), nullable=False),
     sa.Column("causation_id", sa.String(64)),
     sa.Column("flow", sa.String(20)),
+    sa.Column("schema_version", sa.Integer, nullable=False, server_default="1"),
 )
 
 outbox = sa.Table(
@@ -33,6 +34,7 @@ outbox = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_error", sa.Text),
     sa.Column("quarantined_at", sa.String(40)),  # set aside after failing to publish
+    sa.Column("redriven_at", sa.String(40)),  # a dead letter sent back to its source topic
 )
 
 consumer_positions = sa.Table(
