@@ -32,7 +32,7 @@ unit: $(STAMP)
 test: lint pytest
 
 pytest: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=20
 
 faults: $(STAMP)
 	ORDERFLOW_FAULT_SCALE=full $(BIN)/pytest tests/faults -s

@@ -1,10 +1,13 @@
 """The JSON envelope on Kafka, encoded from and strictly decoded into domain messages.
 
-Decoding is strict: bad UTF-8, bad JSON (NaN included), an unknown type, a missing
-or extra field, a wrongly typed value, a float where money (an int) belongs, a string
+Decoding is strict: bad UTF-8, bad JSON (NaN included), a key written twice in any
+object (JSON parsers keep one of them silently, so the record says two things), an
+unknown type, a missing or extra field (in the envelope too: only the fields `encode`
+writes), a wrongly typed value, a float where money (an int) belongs, a string
 with NUL or another control character (PostgreSQL refuses NUL in text; no id or code
 of ours has one), or a future schema_version all raise `DecodeError`, and the record
-goes to the DLQ.
+goes to the DLQ. A record of an older schema version is upcast first, by the same
+upcasters (adapters/upcasters.py) the event store runs on its stored rows.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import enum
 import re
 import types
 import typing
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -22,16 +24,18 @@ from typing import Any
 
 import orjson
 
-from adapters.registry import BY_WIRE, ORDER_STATUS, registration
+from adapters.registry import ORDER_STATUS, Registration, registration
+from adapters.upcasters import SchemaError, upcast
 from domain.errors import OrderflowError
 
 ENVELOPE_FIELDS = {"event_id": str, "type": str, "schema_version": int, "aggregate_id": str,
                    "aggregate_version": int, "occurred_at": str, "correlation_id": str,
                    "causation_id": (str, type(None)), "flow": (str, type(None)), "data": dict}
+OPTIONAL_FIELDS = frozenset({"status", "order"})  # written by `encode` when they apply
+_KNOWN_FIELDS = frozenset(ENVELOPE_FIELDS) | OPTIONAL_FIELDS
 MAX_ID = 64  # ids are stored in String(64) columns; longer is poison, not a database error
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-# (wire type, from_version) -> function turning that version's `data` into the next one's.
-UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 
 
 class DecodeError(OrderflowError):
@@ -127,12 +131,9 @@ def decode(raw: bytes | None) -> Envelope:
         raise DecodeError(f"not valid UTF-8 JSON: {exc}") from None
     if not isinstance(document, dict):
         raise DecodeError(f"envelope must be a JSON object, got {type(document).__name__}")
+    _check_unique_keys(raw, document)
     _check_envelope(document)
-    reg = BY_WIRE.get(document["type"])
-    if reg is None:
-        raise DecodeError(f"unknown message type {document['type'][:100]!r}")
-    data = _upcast(document["type"], document["schema_version"], reg.schema_version,
-                   document["data"])
+    reg, data = _upcast(document)
     return Envelope(event_id=document["event_id"], type=reg.wire,
                     schema_version=reg.schema_version, aggregate_id=document["aggregate_id"],
                     aggregate_version=document["aggregate_version"],
@@ -147,7 +148,41 @@ def _order_facts(document: dict[str, Any]) -> OrderFacts | None:
     return None if facts is None else from_data(OrderFacts, facts, "order")
 
 
+def _check_unique_keys(raw: bytes, document: dict[str, Any]) -> None:
+    """Refuse a key written twice in any object (orjson keeps the last one silently).
+
+    Fast and exact for our own records: they are orjson's canonical bytes, so encoding
+    the parsed document again gives them back, and equal bytes prove every key unique
+    (a dict cannot hold one twice). Other bytes (another producer's spacing or escapes)
+    get the exact count: in valid JSON every colon outside a string ends a key, so the
+    record repeats a key iff it has more such colons than the parsed objects have keys.
+    """
+    try:
+        if orjson.dumps(document) == raw:
+            return
+    except orjson.JSONEncodeError:  # nested deeper than dumps goes: count instead
+        pass
+    if _JSON_STRING.sub(b"", raw).count(b":") != _key_count(document):
+        raise DecodeError("a key appears twice in one JSON object")
+
+
+def _key_count(document: object) -> int:
+    # A loop, not recursion: orjson accepts nesting deeper than Python's recursion limit.
+    count, pending = 0, [document]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            count += len(node)
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return count
+
+
 def _check_envelope(document: dict[str, Any]) -> None:
+    if not _KNOWN_FIELDS.issuperset(document):
+        extra = sorted(document.keys() - _KNOWN_FIELDS)
+        raise DecodeError(f"unexpected envelope fields {[name[:40] for name in extra[:5]]}")
     for name, expected in ENVELOPE_FIELDS.items():
         if name not in document:
             raise DecodeError(f"envelope field {name!r} is missing")
@@ -160,18 +195,11 @@ def _check_envelope(document: dict[str, Any]) -> None:
             _printable(value, name)
 
 
-def _upcast(wire: str, version: int, current: int, data: dict[str, Any]) -> dict[str, Any]:
-    if version > current:
-        raise DecodeError(f"{wire} schema_version {version} is newer than this code ({current})")
-    while version < current:
-        upcaster = UPCASTERS.get((wire, version))
-        if upcaster is None:
-            raise DecodeError(f"no upcaster for {wire} schema_version {version}")
-        try:
-            data, version = upcaster(data), version + 1
-        except Exception as exc:  # an old record the upcaster cannot read is poison too
-            raise DecodeError(f"upcasting {wire} v{version} failed: {exc}") from None
-    return data
+def _upcast(document: dict[str, Any]) -> tuple[Registration, dict[str, Any]]:
+    try:
+        return upcast(document["type"], document["schema_version"], document["data"])
+    except SchemaError as exc:  # an old record the code cannot read is poison too
+        raise DecodeError(str(exc)) from None
 
 
 def from_data(cls: type, data: object, where: str) -> Any:

@@ -1,12 +1,22 @@
 """Wire names and topics of every message, explicit and in one place.
 
-A wire name is stable and versioned (`order.placed.v1`); it is never derived from
+A wire name is stable and versioned (`order.placed.v2`); it is never derived from
 a module path, so moving or renaming a class cannot change what is on Kafka.
+
+Versions: a wire name's `.vN` suffix IS the schema version of the data written under
+it. A record or stored row of type `order.placed.v1` has schema_version 1, one of
+`order.placed.v2` has 2, and decoding refuses a record where the two disagree. When an
+event's data changes shape, its name in `_TABLE` moves to the next version (what new
+code writes), the old name goes to `_ALIASES` (old records and rows still resolve to
+the same class), and an upcaster from the old version to the next goes into
+`adapters/upcasters.py`. Nothing already written is ever rewritten.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from domain import commands as c
 from domain import inventory_events as inv
@@ -21,11 +31,11 @@ class Registration:
     cls: type
     wire: str
     topic: str | None  # base topic name; None = kept in the store, never published
-    schema_version: int = 1
+    schema_version: int = 1  # the `.vN` of `wire`: the version this code writes and reads
 
 
 _TABLE: list[tuple[type, str, str | None]] = [
-    (o.OrderPlaced, "order.placed.v1", "orders"),
+    (o.OrderPlaced, "order.placed.v2", "orders"),
     (o.OrderConfirmed, "order.confirmed.v1", "orders"),
     (o.OrderRejected, "order.rejected.v1", "orders"),
     (o.OrderExpired, "order.expired.v1", "orders"),
@@ -41,6 +51,7 @@ _TABLE: list[tuple[type, str, str | None]] = [
     (p.PaymentAuthorized, "payment.authorized.v1", "payments"),
     (p.PaymentDeclined, "payment.declined.v1", "payments"),
     (p.PaymentVoided, "payment.voided.v1", "payments"),
+    (p.PaymentCancelled, "payment.cancelled.v1", "payments"),
     (sh.ShipmentScheduled, "shipping.shipment-scheduled.v1", "shipping"),
     (sh.ShipmentRejected, "shipping.shipment-rejected.v1", "shipping"),
     (sh.ShipmentCancelled, "shipping.shipment-cancelled.v1", "shipping"),
@@ -58,12 +69,43 @@ _TABLE: list[tuple[type, str, str | None]] = [
     (c.AuthorizePayment, "payment.authorize.v1", "payments.commands"),
     (c.VoidPayment, "payment.void.v1", "payments.commands"),
     (c.ScheduleShipment, "shipping.schedule-shipment.v1", "shipping.commands"),
+    (c.CancelShipment, "shipping.cancel-shipment.v1", "shipping.commands"),
     (c.ConfirmOrder, "order.confirm.v1", "orders.commands"),
     (c.RejectOrder, "order.reject.v1", "orders.commands"),
 ]
 
-BY_CLASS: dict[type, Registration] = {cls: Registration(cls, w, t) for cls, w, t in _TABLE}
-BY_WIRE: dict[str, Registration] = {r.wire: r for r in BY_CLASS.values()}
+# Names of older versions, still read: each resolves to its class's registration, and
+# the upcasters bring the data up to that registration's version.
+_ALIASES: dict[str, type] = {
+    "order.placed.v1": o.OrderPlaced,  # v2 added `channel`
+}
+_VERSIONED = re.compile(r"(?P<family>[a-z][a-z.-]*)\.v(?P<version>[1-9][0-9]{0,5})")
+
+
+@lru_cache(maxsize=1024)
+def version_of(wire: str) -> int | None:
+    """The schema version a wire name says (its `.vN` suffix); None if it says none."""
+    found = _VERSIONED.fullmatch(wire)
+    return None if found is None else int(found["version"])
+
+
+def family(wire: str) -> str:
+    """A wire name without its version: what every version of one message shares."""
+    found = _VERSIONED.fullmatch(wire)
+    return wire if found is None else found["family"]
+
+
+def _registered(cls: type, wire: str, topic: str | None) -> Registration:
+    version = version_of(wire)
+    assert version is not None, f"wire name {wire!r} does not end in .vN"
+    return Registration(cls, wire, topic, version)
+
+
+BY_CLASS: dict[type, Registration] = {cls: _registered(cls, w, t) for cls, w, t in _TABLE}
+BY_WIRE: dict[str, Registration] = {
+    **{r.wire: r for r in BY_CLASS.values()},
+    **{alias: BY_CLASS[cls] for alias, cls in _ALIASES.items()},
+}
 
 # The order's status after each event on `orders` (the tutorial's consumer reads it).
 ORDER_STATUS: dict[type, str] = {

@@ -22,6 +22,7 @@ from cli import (
     credit,
     db,
     demo,
+    dlq,
     place,
     projections,
     queries,
@@ -56,6 +57,7 @@ app.command("tables")(queries.tables)
 app.command("inspect")(queries.inspect)
 app.add_typer(projections.app, name="projections")
 app.add_typer(sagas.app, name="sagas")
+app.add_typer(dlq.app, name="dlq")
 app.command("compare")(compare.compare)
 app.command("demo")(demo.demo)
 app.command("bench")(bench.bench)

@@ -13,6 +13,7 @@ import typer
 
 from cli.context import app_of
 from cli.output import console, emit_json, err_console, table
+from domain.order_events import Channel
 
 if TYPE_CHECKING:
     from experiments.compare import Comparison, FlowResult, Scenario
@@ -44,9 +45,11 @@ def compare(ctx: typer.Context,
         raise typer.Exit(1)
 
 
-def compare_with_progress(orderflow: Orderflow, orders: int, timeout: float,
-                          quiet: bool) -> tuple[Comparison, dict[str, FlowResult]]:
-    """Run the comparison with a live progress bar per flow on stderr."""
+def compare_with_progress(orderflow: Orderflow, orders: int, timeout: float, quiet: bool,
+                          channel: str = Channel.COMPARE,
+                          ) -> tuple[Comparison, dict[str, FlowResult]]:
+    """Run the comparison with a live progress bar per flow on stderr; its orders say
+    they came from `channel`."""
     from rich.progress import Progress, TaskID
 
     from experiments.compare import comparison
@@ -59,7 +62,7 @@ def compare_with_progress(orderflow: Orderflow, orders: int, timeout: float,
                 tasks[flow] = bar.add_task(f"{flow}: orders settled", total=total)
             bar.update(tasks[flow], completed=done)
 
-        experiment = comparison(orderflow, orders, timeout, progress)
+        experiment = comparison(orderflow, orders, timeout, progress, channel)
         return experiment, experiment.run()
 
 

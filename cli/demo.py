@@ -18,6 +18,7 @@ from cli.compare import compare_with_progress, render, report
 from cli.context import app_of
 from cli.output import console, table
 from cli.run import say_restart
+from domain.order_events import Channel
 
 if TYPE_CHECKING:
     from services.bootstrap import Orderflow
@@ -60,7 +61,8 @@ def _run(orderflow: Orderflow, supervisor: Supervisor, orders: int) -> None:
     _step("consumer groups", lambda: orderflow.wait_for_groups(list(SERVICES)))
     for line in orderflow.run_tutorial("created", 30):
         console().print(f"[bold]tutorial:[/bold] {line}")
-    comparison, results = compare_with_progress(orderflow, orders, 120.0, quiet=False)
+    comparison, results = compare_with_progress(orderflow, orders, 120.0, quiet=False,
+                                                channel=Channel.DEMO)
     placed = [o for r in results.values() for o in (*r.scenario_orders.values(), *r.batch[:2])]
     rows = [_status_row(orderflow, order_id) for order_id in placed]
     table("final status (scenarios and two batch orders per flow)",

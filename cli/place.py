@@ -10,6 +10,7 @@ import typer
 from cli.context import app_of
 from cli.output import console, emit_json
 from cli.parse import item
+from domain.order_events import Channel
 
 
 class FlowChoice(enum.StrEnum):
@@ -29,7 +30,7 @@ def place(ctx: typer.Context,
     """Place an order; prints its id. Follow it with `orderflow status ID --wait 30`."""
     lines = [item(text) for text in items]
     order_id = app_of(ctx).orders().place(customer_id=customer, items=lines, ship_to=ship_to,
-                                          flow=flow.value)
+                                          flow=flow.value, channel=Channel.CLI)
     if json:
         emit_json({"order_id": order_id})
     else:

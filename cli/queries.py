@@ -36,6 +36,7 @@ class StatusChoice(enum.StrEnum):
     created = "created"
     confirmed = "confirmed"
     rejected = "rejected"
+    compensation_failed = "compensation_failed"  # a saga's compensation is failing
 
 
 class TraceFormat(enum.StrEnum):
@@ -48,7 +49,7 @@ def status(ctx: typer.Context, order_id: OrderId,
            wait: Annotated[float, typer.Option(min=0, max=3600, help="Poll up to this many "
                                                "seconds for a final status.")] = 0.0,
            json: Json = False) -> None:
-    """Show an order's status, reason, flow, total and last update."""
+    """Show an order's status, reason, flow, channel, total and last update."""
     if math.isnan(wait):  # NaN passes the range check and would make the wait endless
         raise typer.BadParameter("expected a number of seconds, got nan", param_hint="--wait")
     from projections.read_models import NoSuchOrder
@@ -60,9 +61,9 @@ def status(ctx: typer.Context, order_id: OrderId,
     if json:
         emit_json(order)
         return
-    table(f"order {key}", ["status", "reason", "flow", "total", "updated"],
-          [[order["status"], order["reason"], order["flow"], _money(order["total_cents"]),
-            order["updated_at"]]])
+    table(f"order {key} (UTC)", ["status", "reason", "flow", "channel", "total", "updated"],
+          [[order["status"], order["reason"], order["flow"], order["channel"],
+            _money(order["total_cents"]), order["updated_at"][:19].replace("T", " ")]])
 
 
 def _await(models: ReadModels, order_id: str, seconds: float) -> Row | None:

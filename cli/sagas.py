@@ -1,4 +1,6 @@
-"""`orderflow sagas list [--state S] | sagas show ORDER_ID`: the orchestrator's sagas."""
+"""`orderflow sagas list [--state S] | show ORDER_ID | retry ORDER_ID`: the orchestrator's
+sagas. A compensation that goes unanswered makes its saga `compensation_failed`; the
+orchestrator keeps re-sending it with backoff, and `retry` sends it again now."""
 
 from __future__ import annotations
 
@@ -61,3 +63,22 @@ def show(ctx: typer.Context,
                   f" commands sent: {saga['commands_sent']}")
     table("commands and replies", ["time", "from", "message", "topic"],
           [(e["occurred_at"], e["service"], e["type"], e["topic"]) for e in steps])
+
+
+@app.command()
+def retry(ctx: typer.Context,
+          order_id: Annotated[uuid.UUID, typer.Argument(metavar="ORDER_ID")],
+          json: Json = False) -> None:
+    """Re-send a compensation_failed saga's failing compensation now.
+
+    The orchestrator already retries it by itself, further apart each time; this skips
+    the wait, e.g. once the participant is fixed. Refused for a saga that is not stuck.
+    """
+    saga = app_of(ctx).orchestrator().retry(str(order_id))
+    step = saga.current_step.value if saga.current_step else None
+    if json:
+        emit_json({"order_id": saga.order_id, "state": saga.state.value, "step": step,
+                   "attempt": saga.attempts, "deadline": saga.deadline})
+        return
+    console().print(f"saga {saga.order_id}: {step} sent again (attempt {saga.attempts}); "
+                    f"the saga leaves compensation_failed when {step} answers")

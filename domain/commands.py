@@ -17,6 +17,7 @@ class PlaceOrder:
     items: tuple[tuple[str, int], ...]  # (sku, quantity)
     ship_to: str
     flow: str  # a Flow value
+    channel: str  # a Channel value: where the order is placed
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -61,6 +62,11 @@ class ScheduleShipment:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class CancelShipment:
+    order_id: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ConfirmOrder:
     order_id: str
 
@@ -73,7 +79,7 @@ class RejectOrder:
 
 SagaCommand: TypeAlias = (
     ReserveStock | ReleaseStock | AuthorizePayment | VoidPayment | ScheduleShipment
-    | ConfirmOrder | RejectOrder
+    | CancelShipment | ConfirmOrder | RejectOrder
 )
 Command: TypeAlias = PlaceOrder | AddStock | SetCredit | SagaCommand
 ALL_COMMAND_CLASSES: tuple[type[Command], ...] = get_args(Command)

@@ -11,6 +11,7 @@ from typing import assert_never
 
 from domain.errors import DomainError, InvalidHistory
 from domain.order_events import (
+    Channel,
     Flow,
     OrderConfirmed,
     OrderEvent,
@@ -25,7 +26,7 @@ from domain.reasons import RejectionReason, parse_reason
 from domain.values import require_aware
 
 __all__ = [
-    "MAX_LINES", "MAX_QUANTITY", "Flow", "InvalidOrder", "Order", "OrderConfirmed",
+    "MAX_LINES", "MAX_QUANTITY", "Channel", "Flow", "InvalidOrder", "Order", "OrderConfirmed",
     "OrderEvent", "OrderExpired", "OrderLine", "OrderPlaced", "OrderRejected", "OrderStatus",
     "RejectionReason", "UnknownOrder", "confirm", "evolve", "expire", "fold_order",
     "place_order", "reject",
@@ -44,6 +45,7 @@ class Order:
     total_cents: int
     ship_to: str
     flow: Flow
+    channel: Channel
     status: OrderStatus
     reason: str | None
     placed_at: datetime
@@ -77,8 +79,8 @@ def _placed(state: Order | None, event: OrderPlaced) -> Order:
     return Order(
         order_id=event.order_id, customer_id=event.customer_id, lines=event.lines,
         total_cents=event.total_cents, ship_to=event.ship_to, flow=Flow(event.flow),
-        status=OrderStatus.CREATED, reason=None, placed_at=event.placed_at,
-        deadline=event.deadline, version=1,
+        channel=Channel(event.channel), status=OrderStatus.CREATED, reason=None,
+        placed_at=event.placed_at, deadline=event.deadline, version=1,
     )
 
 

@@ -11,6 +11,16 @@ class Flow(StrEnum):
     ORCHESTRATION = "orchestration"
 
 
+class Channel(StrEnum):
+    """Where an order was placed: which program a user (or a workshop) placed it with."""
+
+    CLI = "cli"  # `orderflow place`
+    DEMO = "demo"  # `orderflow demo`
+    COMPARE = "compare"  # `orderflow compare`
+    BENCH = "bench"  # `orderflow bench`
+    UNKNOWN = "unknown"  # placed before orders recorded their channel; never placed with
+
+
 class OrderStatus(StrEnum):
     CREATED = "created"
     CONFIRMED = "confirmed"
@@ -36,6 +46,7 @@ class OrderPlaced:
     total_cents: int
     ship_to: str
     flow: str  # a Flow value; plain str keeps events wire-shaped
+    channel: str  # a Channel value; orders placed before it was recorded say "unknown"
     placed_at: datetime
     deadline: datetime
 

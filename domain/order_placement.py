@@ -6,12 +6,13 @@ from datetime import datetime, timedelta
 from domain.catalog import Catalog
 from domain.errors import DomainError
 from domain.ids import validate_customer_id, validate_order_id, validate_sku
-from domain.order_events import Flow, OrderEvent, OrderLine, OrderPlaced
+from domain.order_events import Channel, Flow, OrderEvent, OrderLine, OrderPlaced
 from domain.values import InvalidQuantity, bounded_int, require_aware, shown
 
 MAX_LINES = 50
 MAX_QUANTITY = 10_000
 _FLOWS = tuple(flow.value for flow in Flow)
+_CHANNELS = tuple(channel.value for channel in Channel if channel is not Channel.UNKNOWN)
 
 
 class InvalidOrder(DomainError):
@@ -20,7 +21,8 @@ class InvalidOrder(DomainError):
 
 def place_order(
     *, order_id: str, customer_id: str, items: Sequence[tuple[str, int]], ship_to: str,
-    flow: Flow | str, catalog: Catalog, now: datetime, timeout: timedelta,
+    flow: Flow | str, channel: Channel | str, catalog: Catalog, now: datetime,
+    timeout: timedelta,
 ) -> list[OrderEvent]:
     order_id = validate_order_id(order_id)
     customer_id = validate_customer_id(customer_id)
@@ -28,7 +30,7 @@ def place_order(
     placed = OrderPlaced(
         order_id=order_id, customer_id=customer_id, lines=lines,
         total_cents=sum(line.total_cents for line in lines),
-        ship_to=catalog.check_country(ship_to), flow=_flow(flow),
+        ship_to=catalog.check_country(ship_to), flow=_flow(flow), channel=_channel(channel),
         placed_at=require_aware(now), deadline=now + _positive(timeout),
     )
     return [placed]
@@ -69,6 +71,13 @@ def _flow(flow: object) -> str:
     if isinstance(flow, str) and flow in _FLOWS:
         return Flow(flow).value
     raise InvalidOrder(f"flow must be 'choreography' or 'orchestration', got {shown(flow)}")
+
+
+def _channel(channel: object) -> str:
+    """A known channel; `unknown` is for orders from before channels were recorded only."""
+    if isinstance(channel, str) and channel in _CHANNELS:
+        return Channel(channel).value
+    raise InvalidOrder(f"channel must be one of {', '.join(_CHANNELS)}, got {shown(channel)}")
 
 
 def _positive(timeout: object) -> timedelta:

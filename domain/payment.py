@@ -27,6 +27,7 @@ from domain.payment_events import (
     CreditLimitSet,
     CreditReleased,
     PaymentAuthorized,
+    PaymentCancelled,
     PaymentDeclined,
     PaymentEvent,
     PaymentsEvent,
@@ -46,6 +47,7 @@ __all__ = [
     "CreditReleased",
     "Payment",
     "PaymentAuthorized",
+    "PaymentCancelled",
     "PaymentDecision",
     "PaymentDeclined",
     "PaymentEvent",
@@ -70,6 +72,7 @@ class PaymentStatus(StrEnum):
     AUTHORIZED = "authorized"
     DECLINED = "declined"
     VOIDED = "voided"
+    CANCELLED = "cancelled"  # called off before payment was asked: nothing to void
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -84,20 +87,21 @@ class Payment:
 
 def evolve_payment(payment: Payment, event: PaymentEvent) -> Payment:
     match event:
-        case PaymentAuthorized():
+        case PaymentAuthorized(customer_id=customer, amount_cents=amount):
             after = replace(
-                payment, status=PaymentStatus.AUTHORIZED, amount_cents=event.amount_cents
+                payment, customer_id=customer, status=PaymentStatus.AUTHORIZED, amount_cents=amount
             )
-        case PaymentDeclined():
-            after = replace(payment, status=PaymentStatus.DECLINED, reason=event.reason)
-        case PaymentVoided():
-            after = replace(payment, status=PaymentStatus.VOIDED)
+        case PaymentDeclined(customer_id=customer, reason=reason):
+            after = replace(
+                payment, customer_id=customer, status=PaymentStatus.DECLINED, reason=reason
+            )
+        case PaymentVoided(customer_id=customer):
+            after = replace(payment, customer_id=customer, status=PaymentStatus.VOIDED)
+        case PaymentCancelled():
+            after = replace(payment, status=PaymentStatus.CANCELLED)
         case _:
             assert_never(event)
-    return replace(
-        after, order_id=event.order_id, customer_id=event.customer_id,
-        version=payment.version + 1,
-    )
+    return replace(after, order_id=event.order_id, version=payment.version + 1)
 
 
 def fold_payment(events: Iterable[PaymentEvent]) -> Payment:
@@ -158,12 +162,15 @@ def void(payment: Payment, credit: Credit, order_id: str) -> PaymentDecision:
 
 
 def cancel(payment: Payment, credit: Credit, order_id: str) -> PaymentDecision:
-    """The order is off: void an authorisation, or close a payment that never started
-    so that a late request (a reply overtaken by the expiry) authorises nothing."""
+    """The order is off: void an authorisation, or cancel a payment that never started
+    so that a late request (a reply overtaken by the expiry) authorises nothing.
+
+    Cancelling is its own event, not a void of nothing: a PaymentVoided says credit was
+    held and given back, and would need a customer and an amount this payment never had.
+    """
     order_id = validate_order_id(order_id)
     if payment.status is PaymentStatus.AUTHORIZED:
         return void(payment, credit, order_id)
     if payment.status is not PaymentStatus.NONE:
         return {}
-    closed = PaymentVoided(order_id=order_id, customer_id="", amount_cents=0)
-    return {payment_stream(order_id): [closed]}
+    return {payment_stream(order_id): [PaymentCancelled(order_id=order_id)]}

@@ -49,6 +49,15 @@ class PaymentVoided:
     amount_cents: int
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PaymentCancelled:
+    """The order was called off before payment was asked: nothing was held, nothing is
+    released. It closes the payment, so a later authorize request (one the expiry
+    overtook) authorises nothing. No customer and no amount: none was ever given."""
+
+    order_id: str
+
+
 CreditEvent: TypeAlias = CreditLimitSet | CreditHeld | CreditReleased
-PaymentEvent: TypeAlias = PaymentAuthorized | PaymentDeclined | PaymentVoided
+PaymentEvent: TypeAlias = PaymentAuthorized | PaymentDeclined | PaymentVoided | PaymentCancelled
 PaymentsEvent: TypeAlias = CreditEvent | PaymentEvent

@@ -2,12 +2,14 @@
 
 Steps run in order: reserve_stock, authorize_payment, schedule_shipment,
 confirm_order. On a failure the saga undoes only the steps that completed, in
-reverse (void_payment before release_stock), then rejects the order. A step whose
-reply does not come in time is re-sent (``max_attempts`` sends in all, each with a
-fresh deadline) and then treated as failed with reason ``timeout``; past the
-order's own deadline it fails at once. A success that arrives after the saga gave
-up on that step is undone straight away. A compensation task that never answers
-leaves the saga ``compensation_failed`` until its reply arrives: visible, not lost.
+reverse (cancel_shipment, void_payment, release_stock), then rejects the order. A
+step whose reply does not come in time is re-sent (``max_attempts`` sends in all,
+each with a fresh deadline) and then treated as failed with reason ``timeout``; past
+the order's own deadline it fails at once. A success that arrives after the saga
+gave up on that step is undone straight away. A compensation task is never given
+up: unanswered, it is re-sent further apart each time, and the saga is
+``compensation_failed`` from its first overdue attempt until the reply arrives (or
+``retry_now``, a person's ``orderflow sagas retry``, sends it again at once).
 
 Every entry point returns a ``Decision``: the saga events to append (to the saga's
 stream) and the commands to send, both in order.
@@ -19,7 +21,12 @@ from typing import TypeAlias
 from domain.errors import DomainError
 from domain.inventory_events import ReservedLine, StockRejected, StockReleased, StockReserved
 from domain.order_events import OrderConfirmed, OrderExpired, OrderPlaced, OrderRejected
-from domain.payment_events import PaymentAuthorized, PaymentDeclined, PaymentVoided
+from domain.payment_events import (
+    PaymentAuthorized,
+    PaymentCancelled,
+    PaymentDeclined,
+    PaymentVoided,
+)
 from domain.saga_events import (
     COMPENSATIONS,
     FORWARD_STEPS,
@@ -48,10 +55,11 @@ from domain.saga_moves import (
     succeed,
 )
 from domain.saga_state import Saga, SentCommand, evolve_saga, fold_saga
-from domain.shipping import ShipmentRejected, ShipmentScheduled
+from domain.shipping import ShipmentCancelled, ShipmentRejected, ShipmentScheduled
 from domain.values import require_aware
 
 __all__ = [
+    "AWAITING",
     "COMPENSATIONS",
     "FORWARD_STEPS",
     "CommandSent",
@@ -60,6 +68,7 @@ __all__ = [
     "Decision",
     "InvalidSaga",
     "LateSuccess",
+    "NotStuck",
     "Reply",
     "Saga",
     "SagaCompleted",
@@ -77,18 +86,24 @@ __all__ = [
     "on_reply",
     "on_tick",
     "on_transient_failure",
+    "retry_now",
     "start_saga",
 ]
 
 Reply: TypeAlias = (
     StockReserved | StockRejected | StockReleased | PaymentAuthorized | PaymentDeclined
-    | PaymentVoided | ShipmentScheduled | ShipmentRejected | OrderConfirmed | OrderRejected
-    | OrderExpired
+    | PaymentVoided | PaymentCancelled | ShipmentScheduled | ShipmentRejected | ShipmentCancelled
+    | OrderConfirmed | OrderRejected | OrderExpired
 )
+AWAITING = (SagaState.RUNNING, SagaState.COMPENSATING, SagaState.COMPENSATION_FAILED)
 
 
 class InvalidSaga(DomainError):
     """A saga asked to handle something that is not its own."""
+
+
+class NotStuck(DomainError):
+    """A retry was asked of a saga that has no compensation failing."""
 
 
 def start_saga(
@@ -131,12 +146,14 @@ def _classify(saga: Saga, reply: Reply) -> tuple[Step, str | None]:
             return Step.AUTHORIZE_PAYMENT, None
         case PaymentDeclined(reason=reason):
             return Step.AUTHORIZE_PAYMENT, reason
-        case PaymentVoided():
+        case PaymentVoided() | PaymentCancelled():  # cancelled: nothing was held to void
             return Step.VOID_PAYMENT, None
         case ShipmentScheduled():
             return Step.SCHEDULE_SHIPMENT, None
         case ShipmentRejected(reason=reason):
             return Step.SCHEDULE_SHIPMENT, reason
+        case ShipmentCancelled():
+            return Step.CANCEL_SHIPMENT, None
         case OrderConfirmed():
             return Step.CONFIRM_ORDER, None
     # A rejected order is what reject_order asked for, but a refusal of confirm_order.
@@ -196,8 +213,8 @@ def on_tick(saga: Saga, now: datetime) -> Decision:
     step = saga.current_step
     if saga.state is SagaState.RUNNING and step is not None and now >= saga.order_deadline:
         return fail(saga, step, TIMEOUT, now)
-    if saga.state in (SagaState.RUNNING, SagaState.COMPENSATING) and _overdue(saga, now):
-        return retry_or_give_up(saga, now, cause=TIMEOUT)
+    if saga.state in AWAITING and _overdue(saga, now):
+        return retry_or_give_up(saga, now, cause=TIMEOUT, overdue=True)
     return nothing()
 
 
@@ -208,10 +225,20 @@ def _overdue(saga: Saga, now: datetime) -> bool:
 def on_transient_failure(saga: Saga, step: Step, error: str, now: datetime) -> Decision:
     """Sending ``step``'s command failed for a passing reason: retry, boundedly."""
     require_aware(now)
-    awaiting = saga.state in (SagaState.RUNNING, SagaState.COMPENSATING)
-    if not awaiting or step is not saga.current_step:
+    if saga.state not in AWAITING or step is not saga.current_step:
         return nothing()
-    return retry_or_give_up(saga, now, cause=_one_line(error))
+    return retry_or_give_up(saga, now, cause=_one_line(error), overdue=False)
+
+
+def retry_now(saga: Saga, now: datetime) -> Decision:
+    """A person asks the failing compensation to go again now, with a fresh step timeout
+    (the automatic re-sends would wait out their backoff)."""
+    require_aware(now)
+    step = saga.current_step
+    if saga.state is not SagaState.COMPENSATION_FAILED or step is None:
+        raise NotStuck(f"the saga of order {saga.order_id} is {saga.state.value}, "
+                       "not compensation_failed: there is nothing to retry")
+    return send(saga, step, now, cause="retry requested", wait=saga.step_timeout)
 
 
 def _one_line(error: str, limit: int = 200) -> str:

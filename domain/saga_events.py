@@ -21,16 +21,20 @@ class Step(StrEnum):
     # Compensation tasks; reject_order closes every failed saga.
     RELEASE_STOCK = "release_stock"
     VOID_PAYMENT = "void_payment"
+    CANCEL_SHIPMENT = "cancel_shipment"
     REJECT_ORDER = "reject_order"
 
 
 FORWARD_STEPS = (
     Step.RESERVE_STOCK, Step.AUTHORIZE_PAYMENT, Step.SCHEDULE_SHIPMENT, Step.CONFIRM_ORDER
 )
-# Shipping has no undo: only confirm_order follows it, and that one cannot be refused.
+# Every forward step but the pivot has an inverse. confirm_order can still fail (the
+# order service refuses, or never answers), and a shipment can be scheduled after the
+# saga gave up on it: both leave a shipment to cancel.
 COMPENSATIONS: Mapping[Step, Step] = MappingProxyType({
     Step.RESERVE_STOCK: Step.RELEASE_STOCK,
     Step.AUTHORIZE_PAYMENT: Step.VOID_PAYMENT,
+    Step.SCHEDULE_SHIPMENT: Step.CANCEL_SHIPMENT,
 })
 
 
@@ -88,6 +92,9 @@ class CompensationStarted:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class CompensationFailed:
+    """A compensation task went unanswered in its time: the saga shows it, and keeps
+    re-sending it further apart until it gets through (or a person retries it now)."""
+
     order_id: str
     step: str
 

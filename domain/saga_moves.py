@@ -4,11 +4,12 @@ Shared by the entry points in ``domain.saga``, which re-exports ``Decision`` and
 ``command_for``.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from domain.commands import (
     AuthorizePayment,
+    CancelShipment,
     ConfirmOrder,
     RejectOrder,
     ReleaseStock,
@@ -35,6 +36,8 @@ from domain.saga_events import (
 from domain.saga_state import Saga, evolve_saga
 
 TIMEOUT = RejectionReason.TIMEOUT.value
+# A compensation is re-sent after 1, 2, 4 ... step timeouts, never further apart than this.
+BACKOFF_CAP = 32
 
 
 class Decision(NamedTuple):
@@ -62,19 +65,29 @@ def command_for(saga: Saga, step: Step) -> SagaCommand:
         Step.CONFIRM_ORDER: ConfirmOrder(order_id=order_id),
         Step.RELEASE_STOCK: ReleaseStock(order_id=order_id),
         Step.VOID_PAYMENT: VoidPayment(order_id=order_id),
+        Step.CANCEL_SHIPMENT: CancelShipment(order_id=order_id),
         Step.REJECT_ORDER: RejectOrder(order_id=order_id, reason=saga.reason or TIMEOUT),
     }
     return commands[step]
 
 
-def send(saga: Saga, step: Step, now: datetime, cause: str | None = None) -> Decision:
+def send(saga: Saga, step: Step, now: datetime, cause: str | None = None,
+         wait: timedelta | None = None) -> Decision:
     attempt = saga.attempts + 1 if step is saga.current_step else 1
     command = command_for(saga, step)
     sent = CommandSent(
         order_id=saga.order_id, step=step.value, command=type(command).__name__,
-        attempt=attempt, sent_at=now, deadline=now + saga.step_timeout, cause=cause,
+        attempt=attempt, sent_at=now, deadline=now + (wait or _wait(saga, step, attempt)),
+        cause=cause,
     )
     return Decision([sent], [command])
+
+
+def _wait(saga: Saga, step: Step, attempt: int) -> timedelta:
+    """A forward step gets one step timeout per attempt; a compensation backs off."""
+    if step in FORWARD_STEPS:
+        return saga.step_timeout
+    return saga.step_timeout * min(1 << min(attempt - 1, 16), BACKOFF_CAP)
 
 
 def succeed(saga: Saga, step: Step, now: datetime) -> Decision:
@@ -118,11 +131,17 @@ def _plan(saga: Saga) -> tuple[Step, ...]:
     return (*undo, Step.REJECT_ORDER)
 
 
-def retry_or_give_up(saga: Saga, now: datetime, cause: str) -> Decision:
+def retry_or_give_up(saga: Saga, now: datetime, cause: str, overdue: bool) -> Decision:
+    """A forward step is re-sent up to ``max_attempts`` times, then fails. A compensation
+    is never given up (that would leak stock, credit or a shipment): it is re-sent with
+    backoff, and the first time one is overdue the saga records CompensationFailed."""
     step = saga.current_step
     assert step is not None  # callers only come here while a step awaits its reply
-    if saga.attempts < saga.max_attempts:
-        return send(saga, step, now, cause)
     if saga.state is SagaState.RUNNING:
+        if saga.attempts < saga.max_attempts:
+            return send(saga, step, now, cause)
         return fail(saga, step, TIMEOUT, now)
-    return Decision([CompensationFailed(order_id=saga.order_id, step=step.value)], [])
+    again = send(saga, step, now, cause)
+    if not overdue or saga.state is SagaState.COMPENSATION_FAILED:
+        return again
+    return prefixed(CompensationFailed(order_id=saga.order_id, step=step.value), again)

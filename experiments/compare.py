@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from domain.order_events import Channel
+
 if TYPE_CHECKING:
     from services.bootstrap import Orderflow
 
@@ -69,7 +71,7 @@ NEW_STEP = {
 
 class Placer(Protocol):
     def place(self, *, customer_id: str, items: list[tuple[str, int]], ship_to: str,
-              flow: str) -> str: ...
+              flow: str, channel: str) -> str: ...
 
 
 class Reader(Protocol):
@@ -106,6 +108,7 @@ class Comparison:
     batch_size: int = 20
     timeout: float = 60.0
     progress: Progress = lambda flow, done, total: None
+    channel: str = Channel.COMPARE  # the demo runs it too, and says so on its orders
     results: dict[str, FlowResult] = field(default_factory=dict)
 
     def run(self) -> dict[str, FlowResult]:
@@ -118,9 +121,10 @@ class Comparison:
         for scenario in SCENARIOS:
             result.scenario_orders[scenario.name] = self.placer.place(
                 customer_id=self.customers[scenario.customer], items=list(scenario.items),
-                ship_to=scenario.ship_to, flow=flow)
+                ship_to=scenario.ship_to, flow=flow, channel=self.channel)
         result.batch = [self.placer.place(customer_id=self.customers["rich"],
-                                          items=[(HAPPY_SKU, 1)], ship_to="DE", flow=flow)
+                                          items=[(HAPPY_SKU, 1)], ship_to="DE", flow=flow,
+                                          channel=self.channel)
                         for _ in range(self.batch_size)]
         final = self._await(flow, [*result.scenario_orders.values(), *result.batch])
         self._measure(result, final)
@@ -178,12 +182,12 @@ def run_id() -> str:
     return uuid.uuid4().hex[:8]
 
 
-def comparison(app: Orderflow, batch_size: int, timeout: float,
-               progress: Progress) -> Comparison:
+def comparison(app: Orderflow, batch_size: int, timeout: float, progress: Progress,
+               channel: str = Channel.COMPARE) -> Comparison:
     """Seed this run's customers and stock on the live system, and aim a comparison at it."""
     customers = seed(app, run_id(), batch_size)
     return Comparison(app.orders(), app.read_models(), customers, app.settings.topic_prefix,
-                      batch_size, timeout, progress)
+                      batch_size, timeout, progress, channel)
 
 
 def seed(app: Orderflow, tag: str, batch_size: int) -> dict[str, str]:

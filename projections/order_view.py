@@ -34,7 +34,7 @@ def placed(connection: Connection, envelope: Envelope) -> None:
     lines = orjson.dumps([to_data(line) for line in event.lines], option=orjson.OPT_SORT_KEYS)
     _save(connection, envelope, {
         "status": OrderStatus.CREATED, "reason": None, "flow": event.flow,
-        "customer_id": event.customer_id, "lines": lines.decode(),
+        "channel": event.channel, "customer_id": event.customer_id, "lines": lines.decode(),
         "total_cents": event.total_cents, "ship_to": event.ship_to,
         "created_at": stamp(envelope.occurred_at)})
 

@@ -1,4 +1,9 @@
-"""Queries over the read models, for the CLI. Read-only; table names come from an allow-list."""
+"""Queries over the read models, for the CLI. Read-only; table names come from an allow-list.
+
+An order's shown status is its order_view status, unless its saga has a compensation
+failing: then it is `compensation_failed` until the compensation gets through, so
+`status` and `list` say what `sagas list` says.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,13 @@ from sqlalchemy import Connection, Engine
 
 from adapters.sql.engine import READONLY
 from domain.errors import OrderflowError
+from domain.saga_events import SagaState
 from projections.tables import READ_MODELS, order_timeline, order_view, saga_view
 
 Row = dict[str, Any]
 MAX_ROWS = 10_000
+STUCK = SagaState.COMPENSATION_FAILED.value
+_shown_status = sa.case((saga_view.c.state == STUCK, STUCK), else_=order_view.c.status)
 
 
 class NoSuchOrder(OrderflowError):
@@ -29,7 +37,7 @@ class ReadModels:
         self.engine = engine
 
     def order(self, order_id: str) -> Row | None:
-        query = sa.select(order_view).where(order_view.c.order_id == order_id)
+        query = _orders().where(order_view.c.order_id == order_id)
         with self._reading() as connection:
             found = connection.execute(query).mappings().first()
         return None if found is None else _order(found)
@@ -37,13 +45,13 @@ class ReadModels:
     def orders(self, flow: str | None = None, status: str | None = None,
                limit: int = 50) -> list[Row]:
         """Newest first; orders whose OrderPlaced is not projected yet come last."""
-        query = (sa.select(order_view)
+        query = (_orders()
                  .order_by(sa.nulls_last(order_view.c.created_at.desc()), order_view.c.order_id)
                  .limit(_bounded(limit)))
         if flow is not None:
             query = query.where(order_view.c.flow == flow)
         if status is not None:
-            query = query.where(order_view.c.status == status)
+            query = query.where(_shown_status == status)
         with self._reading() as connection:
             return [_order(row) for row in connection.execute(query).mappings()]
 
@@ -82,6 +90,14 @@ class ReadModels:
 
     def _reading(self) -> Connection:
         return self.engine.connect().execution_options(**READONLY)
+
+
+def _orders() -> sa.Select[Any]:
+    """order_view's columns, with the status as shown (see the module docstring)."""
+    columns = [c for c in order_view.c if c.name != "status"]
+    return (sa.select(*columns, _shown_status.label("status"))
+            .select_from(order_view.outerjoin(
+                saga_view, saga_view.c.order_id == order_view.c.order_id)))
 
 
 def table_named(name: str) -> sa.Table:

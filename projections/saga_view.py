@@ -45,8 +45,15 @@ def command_sent(connection: Connection, envelope: Envelope) -> None:
 
 def step_succeeded(connection: Connection, envelope: Envelope) -> None:
     step = envelope.body.step
-    column = saga_view.c.steps_done if step in s.FORWARD_STEPS else saga_view.c.compensated
-    _change(connection, envelope, **{column.name: _appended(column, step)})
+    if step in s.FORWARD_STEPS:
+        column = saga_view.c.steps_done
+        _change(connection, envelope, steps_done=_appended(column, step))
+        return
+    # A failing compensation that got through puts the saga back to compensating.
+    column, stuck = saga_view.c.compensated, s.SagaState.COMPENSATION_FAILED.value
+    state = sa.case((saga_view.c.state == stuck, s.SagaState.COMPENSATING.value),
+                    else_=saga_view.c.state)
+    _change(connection, envelope, compensated=_appended(column, step), state=state)
 
 
 def step_failed(connection: Connection, envelope: Envelope) -> None:

@@ -22,6 +22,7 @@ order_view = sa.Table(
     sa.Column("lines", sa.Text),
     sa.Column("total_cents", sa.BigInteger),
     sa.Column("ship_to", Id),
+    sa.Column("channel", sa.String(20)),  # where it was placed (0007); "unknown" before
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("reason", Id),
     sa.Column("created_at", Stamp),

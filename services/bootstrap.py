@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from adapters.sql.retention import Pruned
     from projections.projector import Projector
     from projections.read_models import ReadModels
+    from services.dead_letters import DeadLetters
     from services.inventory import Inventory
     from services.orchestrator import Orchestrator
     from services.order import Orders
@@ -205,6 +206,13 @@ class Orderflow:
         engines = {s: self.store(s) for s in STORES}
         now = system_clock()  # the wall clock stamps processed_at and published_at
         return {s: retention.prune(e, self.settings.retention, now) for s, e in engines.items()}
+
+    def dead_letters(self) -> DeadLetters:
+        """Dead letters and quarantined rows of every store (all checked first)."""
+        from adapters.sql.engine import STORES
+        from services.dead_letters import DeadLetters
+        return DeadLetters({s: self.store(s) for s in STORES}, self.settings.topic_prefix,
+                           system_clock)  # the wall clock, as the relay's and retention's
 
     def store(self, store: str) -> Engine:
         """The engine of a store that must already be migrated."""

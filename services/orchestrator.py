@@ -2,7 +2,9 @@
 
   OrderPlaced (orchestration) → start a saga: ReserveStock
   a participant's reply       → the saga decides: next command, compensation, or done
-  a step's deadline passes    → re-send (bounded), then compensate with reason `timeout`
+  a step's deadline passes    → re-send (bounded), then compensate with reason `timeout`;
+                                an overdue compensation is re-sent with backoff, never given up
+  `orderflow sagas retry`     → re-send a failing compensation now
 
 The saga's events, its outgoing commands (outbox), its step timer and the consumer's
 positions commit in one transaction. The decisions are the pure state machine in
@@ -23,15 +25,18 @@ from adapters.codec import Envelope
 from adapters.kafka.consumer import Incoming, Unhandleable
 from adapters.sql.event_store import Context, EventStore
 from adapters.sql.timers import clear_timer, due_timers, set_timer
-from domain.commands import ReleaseStock, VoidPayment
+from domain.commands import CancelShipment, ReleaseStock, VoidPayment
+from domain.errors import OrderflowError
 from domain.order_events import OrderPlaced
 from domain.saga import (
+    AWAITING,
     Decision,
     Reply,
     Saga,
     evolve_saga,
     on_reply,
     on_tick,
+    retry_now,
     start_saga,
 )
 from domain.saga_events import SagaState
@@ -44,7 +49,10 @@ from services.transact import reading, transact
 logger = logging.getLogger(__name__)
 STEP_DEADLINE = "saga-step"
 REPLIES = get_args(Reply)
-AWAITING = (SagaState.RUNNING, SagaState.COMPENSATING)
+
+
+class NoSuchSaga(OrderflowError):
+    """No orchestrated saga for this order."""
 
 
 def wants(envelope: Envelope) -> bool:
@@ -88,6 +96,20 @@ class Orchestrator:
             transact(self.engine, partial(self._tick, order_id=order_id), f"saga {order_id}")
         return len(due)
 
+    def retry(self, order_id: str) -> Saga:
+        """Re-send the failing compensation of this order's saga now (NotStuck if none)."""
+        def work(connection: Connection) -> Saga:
+            saga = self._saga(connection, order_id)
+            if saga is None:
+                raise NoSuchSaga(f"no saga for order {order_id}: not placed with "
+                                 "--flow orchestration, or not started yet")
+            self._record(connection, saga, retry_now(saga, self.clock()), None)
+            after = self._saga(connection, order_id)
+            assert after is not None
+            return after
+
+        return transact(self.engine, work, f"saga {order_id} retry")
+
     def _tick(self, connection: Connection, *, order_id: str) -> None:
         saga = self._saga(connection, order_id)
         if saga is None:
@@ -107,7 +129,7 @@ class Orchestrator:
         self.store.send(connection, decision.commands, context)
         for command in decision.commands:
             logger.info("order %s: %s sent", order_id, type(command).__name__)
-            if isinstance(command, ReleaseStock | VoidPayment):
+            if isinstance(command, ReleaseStock | VoidPayment | CancelShipment):
                 faults.point("compensation")
         after = saga
         for event in decision.events:

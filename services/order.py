@@ -89,11 +89,12 @@ class Orders:
             clear_timer(connection, DEADLINE, order_id)
 
     def place(self, *, customer_id: str, items: Sequence[tuple[str, int]], ship_to: str,
-              flow: str) -> str:
+              flow: str, channel: str) -> str:
+        """`channel`: the program placing it (a Channel value), shown with the order."""
         order_id = str(uuid.uuid4())
         events = place_order(order_id=order_id, customer_id=customer_id, items=items,
-                             ship_to=ship_to, flow=flow, catalog=self.catalog,
-                             now=self.clock(), timeout=self.timeout)
+                             ship_to=ship_to, flow=flow, channel=channel,
+                             catalog=self.catalog, now=self.clock(), timeout=self.timeout)
         placed = events[0]
         assert isinstance(placed, OrderPlaced)
         context = Context(correlation_id=order_id, causation_id=None, flow=flow, now=self.clock())

@@ -2,9 +2,11 @@
 
 Choreography — reacts on its own:
   StockReserved                  → authorise the order total: PaymentAuthorized | PaymentDeclined
-  ShipmentRejected, OrderExpired → void what the order holds (or refuse to authorise later)
+  ShipmentRejected, OrderExpired → PaymentVoided (releasing what the order holds), or
+                                   PaymentCancelled if it was never authorised
 Orchestration — obeys the orchestrator (a repeated command gets the first outcome again):
-  AuthorizePayment → PaymentAuthorized | PaymentDeclined;  VoidPayment → PaymentVoided
+  AuthorizePayment → PaymentAuthorized | PaymentDeclined
+  VoidPayment      → PaymentVoided | PaymentCancelled (the same two answers)
 Commands from the CLI: `set_credit`.
 """
 

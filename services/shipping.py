@@ -4,7 +4,7 @@ Choreography — reacts on its own:
   PaymentAuthorized → schedule: ShipmentScheduled | ShipmentRejected (country not served)
   OrderExpired      → cancel the shipment (or refuse to schedule it later)
 Orchestration — obeys the orchestrator (a repeated command gets the first outcome again):
-  ScheduleShipment → ShipmentScheduled | ShipmentRejected
+  ScheduleShipment → ShipmentScheduled | ShipmentRejected;  CancelShipment → ShipmentCancelled
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from collections.abc import Collection, Sequence
 
 from sqlalchemy import Connection, Engine
 
+from adapters import faults
 from adapters.codec import Envelope
 from adapters.kafka.consumer import Incoming
 from adapters.sql.event_store import EventStore
-from domain.commands import ScheduleShipment
+from domain.commands import CancelShipment, ScheduleShipment
 from domain.order_events import OrderExpired
 from domain.payment_events import PaymentAuthorized
 from domain.shipping import Shipment, cancel, evolve_shipment, schedule
@@ -25,7 +26,7 @@ from services.clock import Clock
 from services.messaging import CHOREOGRAPHY, append_decision, caused_by, facts_of, participant
 from services.runner import ServicePlan
 
-WANTS = participant((ScheduleShipment,), (PaymentAuthorized, OrderExpired))
+WANTS = participant((ScheduleShipment, CancelShipment), (PaymentAuthorized, OrderExpired))
 
 
 class Shipping:
@@ -40,10 +41,13 @@ class Shipping:
 
     def handle(self, connection: Connection, incoming: Incoming) -> None:
         cause = incoming.envelope
-        if isinstance(cause.body, ScheduleShipment):
-            self.schedule(connection, cause, cause.body.order_id, cause.body.country)
-        else:
-            self.react(connection, cause)
+        match cause.body:
+            case ScheduleShipment(order_id=order_id, country=country):
+                self.schedule(connection, cause, order_id, country)
+            case CancelShipment(order_id=order_id):
+                self.cancel(connection, cause, order_id)
+            case _:
+                self.react(connection, cause)
 
     def react(self, connection: Connection, cause: Envelope) -> None:
         if cause.flow != CHOREOGRAPHY:
@@ -52,14 +56,18 @@ class Shipping:
             case PaymentAuthorized(order_id=order_id):
                 self.schedule(connection, cause, order_id, facts_of(cause).ship_to)
             case OrderExpired(order_id=order_id):
-                shipment = self._shipment(connection, order_id)
-                self._append(connection, cause, order_id, shipment, cancel(shipment, order_id))
+                self.cancel(connection, cause, order_id)
 
     def schedule(self, connection: Connection, cause: Envelope, order_id: str,
                  country: str) -> None:
         shipment = self._shipment(connection, order_id)
         events = schedule(shipment, order_id, country, self.served)
         self._append(connection, cause, order_id, shipment, events)
+
+    def cancel(self, connection: Connection, cause: Envelope, order_id: str) -> None:
+        shipment = self._shipment(connection, order_id)
+        self._append(connection, cause, order_id, shipment, cancel(shipment, order_id))
+        faults.point("compensation")
 
     def _shipment(self, connection: Connection, order_id: str) -> Shipment:
         return self.store.state(connection, shipment_stream(order_id), Shipment(),

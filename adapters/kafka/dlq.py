@@ -22,8 +22,9 @@ from typing import Any
 import orjson
 from confluent_kafka import Message
 
+from adapters.kafka.topics import DLQ_SUFFIX
+
 logger = logging.getLogger(__name__)
-DLQ_SUFFIX = ".dlq"
 _NAMESPACE = uuid.UUID("0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9")
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 EVENT_PARTITIONS = 6
 COMMAND_PARTITIONS = 6
 DLQ_PARTITIONS = 1
+DLQ_SUFFIX = ".dlq"  # `<topic>.dlq`: where a topic's dead letters go
 # Inputs accept records up to 2 MiB so an oversized one reaches a consumer, which sends
 # it to the DLQ (a broker refusal would be invisible to the system instead).
 _MAX = {"max.message.bytes": str(2 * 1024 * 1024)}
@@ -30,7 +31,7 @@ def topic_specs(prefix: str = "") -> list[TopicSpec]:
     specs += [TopicSpec(prefix + t, COMMAND_PARTITIONS, dict(_COMMANDS)) for t in COMMAND_TOPICS]
     sources = EVENT_TOPICS + COMMAND_TOPICS
     dlq = {**_KEEP_FOREVER, "max.message.bytes": str(8 * 1024 * 1024)}  # holds oversized poison
-    specs += [TopicSpec(f"{prefix}{t}.dlq", DLQ_PARTITIONS, dict(dlq)) for t in sources]
+    specs += [TopicSpec(f"{prefix}{t}{DLQ_SUFFIX}", DLQ_PARTITIONS, dict(dlq)) for t in sources]
     return specs
 
 

@@ -4,6 +4,12 @@
 outbox row, on the caller's connection: the caller's transaction makes them one
 atomic write. A (stream, version) clash means somebody appended first: it raises
 `ConcurrencyError`, and the command handler reloads and retries.
+
+Each row records the schema version its data was written at (the registration's), and
+every load (`state`, `read`, `load`) runs the upcasters from that version up to the
+code's, exactly as a Kafka decode does: a stream written by an older release folds as
+if written today, and is never rewritten. A row that cannot be brought up (newer than
+the code, no upcaster, an upcaster that fails) is an `UnreadableEvent` naming it.
 """
 
 from __future__ import annotations
@@ -19,16 +25,30 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from adapters.codec import Envelope, OrderFacts, encode, envelope_for, from_data, headers, to_data
-from adapters.registry import BY_WIRE, registration
+from adapters.codec import (
+    DecodeError,
+    Envelope,
+    OrderFacts,
+    encode,
+    envelope_for,
+    from_data,
+    headers,
+    to_data,
+)
+from adapters.registry import Registration, registration
 from adapters.sql.fold_cache import FoldCache
 from adapters.sql.tables import events, outbox
+from adapters.upcasters import SchemaError, upcast
 from domain.errors import OrderflowError
 from domain.streams import StreamId
 
 
 class ConcurrencyError(OrderflowError):
     """Another writer appended to the stream first (expected version is stale)."""
+
+
+class UnreadableEvent(OrderflowError):
+    """A stored event this code cannot read (e.g. written by a newer release)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,12 +83,12 @@ class EventStore:
         key = (id(connection.engine), str(stream), evolve)
         version, state = self._folds.get(connection, key) or (0, initial)
         rows = connection.execute(
-            sa.select(events.c.version, events.c.type, events.c.data)
+            sa.select(events.c.stream_id, events.c.version, events.c.type,
+                      events.c.schema_version, events.c.data)
             .where(events.c.stream_id == key[1], events.c.version > version)
             .order_by(events.c.version))
         for row in rows:
-            reg = BY_WIRE[row.type]
-            state = evolve(state, from_data(reg.cls, orjson.loads(row.data), row.type))
+            state = evolve(state, _body(row)[1])
             version = row.version
         self._folds.put(connection, key, (version, state))
         return state
@@ -181,6 +201,7 @@ def headers_text(envelope: Envelope) -> list[tuple[str, str]]:
 def _event_row(envelope: Envelope, stream: str) -> dict[str, Any]:
     return {"event_id": envelope.event_id, "stream_id": stream,
             "version": envelope.aggregate_version, "type": envelope.type,
+            "schema_version": envelope.schema_version,
             "data": orjson.dumps(to_data(envelope.body)).decode(),
             "occurred_at": envelope.occurred_at.isoformat(),
             "correlation_id": envelope.correlation_id, "causation_id": envelope.causation_id,
@@ -188,10 +209,22 @@ def _event_row(envelope: Envelope, stream: str) -> dict[str, Any]:
 
 
 def _envelope(row: Any) -> Envelope:
-    reg = BY_WIRE[row.type]
-    return Envelope(event_id=row.event_id, type=row.type,
+    """The row as this code's version of its message (what a decode of it would give)."""
+    reg, body = _body(row)
+    return Envelope(event_id=row.event_id, type=reg.wire, schema_version=reg.schema_version,
                     aggregate_id=row.stream_id.split(":", 1)[1],
                     aggregate_version=row.version,
                     occurred_at=datetime.fromisoformat(row.occurred_at),
                     correlation_id=row.correlation_id, causation_id=row.causation_id,
-                    flow=row.flow, body=from_data(reg.cls, orjson.loads(row.data), row.type))
+                    flow=row.flow, body=body)
+
+
+def _body(row: Any) -> tuple[Registration, Any]:
+    """The stored data, upcast from the version it was written at to the code's."""
+    try:
+        reg, data = upcast(row.type, row.schema_version, orjson.loads(row.data))
+        return reg, from_data(reg.cls, data, reg.wire)
+    except (SchemaError, DecodeError, orjson.JSONDecodeError) as exc:
+        raise UnreadableEvent(f"stored event {row.stream_id} version {row.version} "
+                              f"({row.type}, schema_version {row.schema_version}) cannot be "
+                              f"read: {exc}") from exc

@@ -45,7 +45,8 @@ def head_revision() -> str:
     return head
 
 
-def upgrade(engine: Engine, store: str, schema: str | None) -> str:
+def upgrade(engine: Engine, store: str, schema: str | None, target: str = "head") -> str:
+    """Migrate one store to `target` (an older revision: to set up an upgrade test)."""
     from alembic import command
 
     config = _config()
@@ -53,7 +54,7 @@ def upgrade(engine: Engine, store: str, schema: str | None) -> str:
         if schema is not None:
             connection.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         config.attributes.update(connection=connection, store=store, schema=schema)
-        command.upgrade(config, "head")
+        command.upgrade(config, target)
     return current_revision(engine, schema) or "none"
 
 

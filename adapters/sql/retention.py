@@ -18,7 +18,9 @@ does by far. Anything that re-sends older copies must dedupe by state instead.
 
 A published outbox row (`published_at` set) is done: the relay only reads unpublished
 ones. Unpublished and quarantined rows stay whatever their age (work still to do, or to
-look at), and `events`, `consumer_positions` and `timers`, the truth, are never touched.
+look at), and so do dead letters not yet redriven: `orderflow dlq` reads them from the
+store, and a dead letter must not vanish before somebody decided what becomes of it.
+`events`, `consumer_positions` and `timers`, the truth, are never touched.
 
 Rows go in chunks of at most CHUNK, one transaction each, so a SQLite writer holds the
 lock for milliseconds and the consumer, relay and timers interleave. The timestamps are
@@ -34,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy import Delete, Engine
 
+from adapters.kafka.topics import DLQ_SUFFIX
 from adapters.sql.tables import outbox, processed_messages
 
 CHUNK = 5_000  # rows per transaction
@@ -118,7 +121,9 @@ def _processed_before(cutoff: str, limit: int) -> Delete:
 def _published_before(cutoff: str, limit: int) -> Delete:
     old = (sa.select(outbox.c.id)
            .where(outbox.c.published_at.is_not(None), outbox.c.published_at < cutoff,
-                  outbox.c.quarantined_at.is_(None))
+                  outbox.c.quarantined_at.is_(None),
+                  sa.or_(outbox.c.redriven_at.is_not(None),
+                         sa.not_(outbox.c.topic.like(f"%{DLQ_SUFFIX}"))))
            .limit(limit))
     return outbox.delete().where(outbox.c.id.in_(old))
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from adapters.codec import Envelope, encode, envelope_for, headers
 from domain.catalog import Catalog
-from domain.order_events import OrderPlaced
+from domain.order_events import Channel, OrderPlaced
 from domain.order_placement import place_order
 from services.clock import system_clock
 from services.inventory import Inventory
@@ -57,7 +57,7 @@ class Workload:
         index, self.placed = self.placed, self.placed + 1
         return orders.place(customer_id=self.customers[index % len(self.customers)],
                             items=[(self.skus[index % len(self.skus)], 1)],
-                            ship_to=SHIP_TO, flow=flow)
+                            ship_to=SHIP_TO, flow=flow, channel=Channel.BENCH)
 
     def burst(self, orders: Orders, flow: str, count: int, tick: Tick) -> float:
         """Place `count` orders as fast as one placer can; return orders placed per second."""
@@ -78,7 +78,7 @@ def sample_orders(catalog: Catalog, count: int) -> list[Placed]:
         order_id = str(uuid.uuid4())
         event = place_order(order_id=order_id, customer_id=f"raw-{index % 500}",
                             items=[(skus[index % len(skus)], 1)], ship_to=SHIP_TO,
-                            flow="choreography", catalog=catalog, now=now,
+                            flow="choreography", channel=Channel.BENCH, catalog=catalog, now=now,
                             timeout=timedelta(seconds=30))[0]
         assert isinstance(event, OrderPlaced)
         placed.append(Placed(order_id, event))

@@ -7,6 +7,7 @@ it returns an engine on a freshly migrated, empty store.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,15 +17,17 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
-from adapters import registry
+from adapters import registry, upcasters
 from adapters.codec import OrderFacts, decode
 from adapters.registry import BY_CLASS, registration
 from adapters.sql import tracking
 from adapters.sql.engine import READONLY
-from adapters.sql.event_store import ConcurrencyError, Context, EventStore
+from adapters.sql.event_store import ConcurrencyError, Context, EventStore, UnreadableEvent
 from adapters.sql.tables import events, outbox
 from domain.inventory_events import ReservedLine, StockAdded, StockAllocated, StockReserved
-from domain.order_events import OrderConfirmed, OrderLine, OrderPlaced
+from domain.order import Order, OrderStatus
+from domain.order import evolve as evolve_order
+from domain.order_events import Channel, OrderConfirmed, OrderLine, OrderPlaced
 from domain.payment_events import CreditLimitSet
 from domain.saga_events import SagaStarted, StepSucceeded
 from domain.stock import Stock, evolve_stock, fold_stock
@@ -105,7 +108,7 @@ class EventStoreContract:
         assert (envelope.aggregate_id, envelope.correlation_id, envelope.causation_id,
                 envelope.flow, envelope.occurred_at) == (ORDER_A, ORDER_A, "cmd-1",
                                                          "choreography", T0)
-        assert envelope.type == "order.placed.v1"
+        assert (envelope.type, envelope.schema_version) == ("order.placed.v2", 2)
 
     # --- optimistic concurrency ---------------------------------------------------------
 
@@ -335,6 +338,58 @@ class EventStoreContract:
             count = store.state(connection, stream, 0, lambda n, _event: n + 1)
         assert count == 2
 
+    # --- schema versions: every load upcasts -------------------------------------------
+
+    def test_each_event_is_stored_with_its_schema_version(self, engine: Engine,
+                                                          store: EventStore) -> None:
+        append(engine, store, order_stream(ORDER_A), 0, [placed(ORDER_A)])
+        append(engine, store, stock_stream("BOOK-1"), 0, [added(1)])
+        with engine.connect() as connection:
+            rows = connection.execute(sa.select(events.c.type, events.c.schema_version)
+                                      .order_by(events.c.position)).all()
+        assert [tuple(r) for r in rows] == [("order.placed.v2", 2),
+                                            ("inventory.stock-added.v1", 1)]
+
+    def test_a_v1_row_folds_and_reads_as_v2_with_channel_unknown(
+            self, engine: Engine, store: EventStore) -> None:
+        # given an order placed by the code before channels (a row as 6737ebe wrote it)
+        insert_v1_placed(engine, ORDER_A)
+        # when the order is folded, caught up from the fold cache, and read
+        assert order_state(engine, store, ORDER_A).channel is Channel.UNKNOWN
+        append(engine, store, order_stream(ORDER_A), 1,
+               [OrderConfirmed(order_id=ORDER_A, confirmed_at=T0)])
+        order = order_state(engine, store, ORDER_A)
+        with engine.connect() as connection:
+            first = store.read(connection, order_stream(ORDER_A))[0].envelope
+        # then it is today's OrderPlaced, with the channel nobody recorded
+        assert (order.status, order.channel, order.version) == (
+            OrderStatus.CONFIRMED, Channel.UNKNOWN, 2)
+        assert order_state(engine, EventStore(PREFIX), ORDER_A) == order  # folded afresh
+        assert first.body == dataclasses.replace(placed(ORDER_A), channel="unknown")
+        assert (first.type, first.schema_version) == ("order.placed.v2", 2)
+        # and the row itself is never rewritten
+        with engine.connect() as connection:
+            row = connection.execute(sa.select(events.c.type, events.c.schema_version)
+                                     .order_by(events.c.position)).first()
+        assert tuple(row or ()) == ("order.placed.v1", 1)
+
+    @pytest.mark.parametrize(("wire", "version", "said"), [
+        ("order.placed.v2", 3, "newer than this code"),
+        ("order.placed.v3", 3, "newer than this code"),
+        ("order.placed.v1", 1, "no upcaster for OrderPlaced schema_version 1"),
+    ], ids=["future version", "future name", "no upcaster"])
+    def test_a_row_the_code_cannot_read_is_an_error_naming_it(
+            self, engine: Engine, store: EventStore, monkeypatch: pytest.MonkeyPatch,
+            wire: str, version: int, said: str) -> None:
+        monkeypatch.delitem(upcasters.UPCASTERS, (OrderPlaced, 1))
+        insert_v1_placed(engine, ORDER_A, type=wire, schema_version=version)
+        named = re.escape(f"stored event order:{ORDER_A} version 1 ({wire}, schema_version "
+                          f"{version}) cannot be read: ") + f".*{said}"
+        with pytest.raises(UnreadableEvent, match=named):
+            order_state(engine, store, ORDER_A)
+        with pytest.raises(UnreadableEvent, match=named), engine.connect() as connection:
+            store.read(connection, order_stream(ORDER_A))
+
     # --- consumer tracking ----------------------------------------------------------------
 
     def test_positions_only_move_forward(self, engine: Engine) -> None:
@@ -366,6 +421,28 @@ def append(engine: Engine, store: EventStore, stream: StreamId, expected: int,
 def stock_state(engine: Engine, store: EventStore, stream: StreamId) -> Stock:
     with engine.connect().execution_options(**READONLY) as connection:
         return store.state(connection, stream, Stock(), evolve_stock)
+
+
+def order_state(engine: Engine, store: EventStore, order_id: str) -> Order:
+    with engine.connect().execution_options(**READONLY) as connection:
+        order = store.state(connection, order_stream(order_id), None, evolve_order)
+    assert order is not None
+    return order
+
+
+def insert_v1_placed(engine: Engine, order_id: str, **changes: object) -> None:
+    """An OrderPlaced row exactly as the code at 6737ebe wrote it: type order.placed.v1,
+    no channel in its data, and no schema_version (the column's default says 1)."""
+    data = {"order_id": order_id, "customer_id": "alice",
+            "lines": [{"sku": "BOOK-1", "quantity": 2, "unit_price_cents": 2499}],
+            "total_cents": 4998, "ship_to": "DE", "flow": "choreography",
+            "placed_at": T0.isoformat(), "deadline": (T0 + timedelta(seconds=30)).isoformat()}
+    row = {"event_id": "8f3c2a10-0000-4000-8000-000000000001",
+           "stream_id": str(order_stream(order_id)), "version": 1, "type": "order.placed.v1",
+           "data": orjson.dumps(data).decode(), "occurred_at": T0.isoformat(),
+           "correlation_id": order_id, "causation_id": None, "flow": "choreography"}
+    with engine.begin() as connection:
+        connection.execute(events.insert(), [row | changes])
 
 
 def load(engine: Engine, store: EventStore, stream: StreamId) -> list[Any]:
@@ -404,8 +481,8 @@ def outbox_rows(engine: Engine) -> list[dict[str, Any]]:
 def placed(order_id: str) -> OrderPlaced:
     return OrderPlaced(order_id=order_id, customer_id="alice",
                        lines=(OrderLine(sku="BOOK-1", quantity=2, unit_price_cents=2499),),
-                       total_cents=4998, ship_to="DE", flow="choreography", placed_at=T0,
-                       deadline=T0 + timedelta(seconds=30))
+                       total_cents=4998, ship_to="DE", flow="choreography", channel="cli",
+                       placed_at=T0, deadline=T0 + timedelta(seconds=30))
 
 
 def added(quantity: int, sku: str = "BOOK-1") -> StockAdded:

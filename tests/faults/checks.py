@@ -29,6 +29,7 @@ from tests.integration.test_exactly_once import (
     Broker,
     Path,
     _reserved_lines,
+    assert_compensated_once,
     dead_letters,
     event_counts,
     unpublished,
@@ -36,8 +37,9 @@ from tests.integration.test_exactly_once import (
 
 FIGURES = PROJECT_ROOT / ".orderflow" / "fault-figures.jsonl"
 ONCE = ("inventory.stock-reserved.v1", "inventory.stock-released.v1", "payment.authorized.v1",
-        "payment.voided.v1", "payment.credit-held.v1", "shipping.shipment-scheduled.v1")
-PLACED = "order.placed.v1"
+        "payment.voided.v1", "payment.cancelled.v1", "payment.credit-held.v1",
+        "shipping.shipment-scheduled.v1", "shipping.shipment-cancelled.v1")
+PLACED = "order.placed.v2"
 TERMINAL = ("order.confirmed.v1", "order.rejected.v1", "order.expired.v1")
 TIMEOUT = ("rejected", "timeout")
 
@@ -79,6 +81,7 @@ def check_everything(app: Orderflow, broker: Broker, placed: Mapping[str, Path],
              if got != placed[o].outcome and not (timeouts_allowed and got == TIMEOUT)}
     assert not wrong, f"{len(wrong)} orders ended off their path: {list(wrong.items())[:5]}"
     duplicates = _duplicated_effects(app, placed)
+    assert_compensated_once(app, {o: status for o, (status, _) in found.items()})
     _conserved(app, placed, found, added)
     read_models = _read_models_match(app, orders, added)
     assert unpublished_rows(app) == 0, "an outbox row was never published"

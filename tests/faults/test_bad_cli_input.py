@@ -81,6 +81,19 @@ CASES: dict[str, list[str]] = {
     "sagas show: unknown order": ["sagas", "show", ID],
     "sagas list: unknown state": ["sagas", "list", "--state", "sleeping"],
     "sagas list: huge limit": ["sagas", "list", "--limit", HUGE],
+    "dlq list: unknown topic": ["dlq", "list", "--topic", "billing"],
+    "dlq list: SQL topic": ["dlq", "list", "--topic", SQL],
+    "dlq show: unknown id": ["dlq", "show", ID],
+    "dlq show: unknown short id": ["dlq", "show", "deadbeef"],
+    "dlq show: SQL id": ["dlq", "show", SQL],
+    "dlq show: NUL id": ["dlq", "show", "dead\x00beef"],
+    "dlq show: too short": ["dlq", "show", "ab"],
+    "dlq redrive: unknown id": ["dlq", "redrive", ID],
+    "dlq redrive: wildcard id": ["dlq", "redrive", "dead%"],
+    "dlq redrive: no id": ["dlq", "redrive"],
+    "dlq redrive: id and --all": ["dlq", "redrive", ID, "--all"],
+    "dlq redrive: --topic without --all": ["dlq", "redrive", ID, "--topic", "orders"],
+    "dlq redrive --all: unknown topic": ["dlq", "redrive", "--all", "--topic", "billing"],
     "run: unknown service": ["run", "billing"],
     "run: injected service": ["run", "order; rm -rf /"],
     "run: NUL service": ["run", "order\x00"],
@@ -117,7 +130,7 @@ def env(make_env: MakeEnv, system_store: str, kafka: str,
         app.inventory().add_stock("BOOK-1", 5)
         app.payment().set_credit("alice", 10_000)
         app.orders().place(customer_id="alice", items=[("BOOK-1", 1)], ship_to="DE",
-                           flow="choreography")
+                           flow="choreography", channel="cli")
     yield made
 
 

@@ -51,7 +51,7 @@ def placed_elsewhere() -> dict[str, Any]:
     order_id, now = str(uuid.uuid4()), datetime.now(UTC)
     body = OrderPlaced(order_id=order_id, customer_id="alice", total_cents=2499,
                        lines=(OrderLine(sku="BOOK-1", quantity=1, unit_price_cents=2499),),
-                       ship_to="DE", flow="choreography", placed_at=now,
+                       ship_to="DE", flow="choreography", channel="cli", placed_at=now,
                        deadline=now + timedelta(seconds=30))
     return envelope(body, order_id, "choreography")
 
@@ -93,9 +93,9 @@ def test_poison_goes_to_the_dlq_once_per_group_and_the_partition_moves_on(
     # The order relay is not running yet: both orders wait in the outbox, so their
     # messages reach Kafka after the poison, on the same partitions (same key).
     chor = app.orders().place(customer_id=HAPPY.customer, items=list(HAPPY.items),
-                              ship_to=HAPPY.ship_to, flow="choreography")
+                              ship_to=HAPPY.ship_to, flow="choreography", channel="cli")
     orch = app.orders().place(customer_id=HAPPY.customer, items=list(HAPPY.items),
-                              ship_to=HAPPY.ship_to, flow="orchestration")
+                              ship_to=HAPPY.ship_to, flow="orchestration", channel="cli")
     orders, commands, shipping = (app.topic(t) for t in ("orders", "inventory.commands",
                                                           "shipping"))
     poison = broker.produce([(orders, chor.encode(), v) for v in order_poisons()]
@@ -123,7 +123,7 @@ def test_poison_goes_to_the_dlq_once_per_group_and_the_partition_moves_on(
         assert headers["error_type"] == expected_type, headers
 
     # the orders' own messages came after the poison on the very same partitions
-    for topic, key, kind in ((orders, chor, "order.placed.v1"),
+    for topic, key, kind in ((orders, chor, "order.placed.v2"),
                              (commands, orch, "inventory.reserve-stock.v1"),
                              (shipping, chor, "shipping.shipment-scheduled.v1")):
         spoiled = [m for m in poison if m.topic() == topic]

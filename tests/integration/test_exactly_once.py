@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -116,7 +116,7 @@ def place_all(app: Orderflow, orders: list[tuple[Path, str]]) -> dict[str, Path]
     placed: dict[str, Path] = {}
     for path, flow in orders:
         order_id = app.orders().place(customer_id=path.customer, items=list(path.items),
-                                      ship_to=path.ship_to, flow=flow)
+                                      ship_to=path.ship_to, flow=flow, channel="cli")
         placed[order_id] = path
     return placed
 
@@ -318,6 +318,27 @@ def event_counts(app: Orderflow, service: str) -> Counter[tuple[str, str]]:
         return Counter((r.correlation_id, r.type) for r in connection.execute(query))
 
 
+# Each step that has an inverse: its event, the event undoing it, the store holding both.
+INVERSES = (("inventory.stock-reserved.v1", "inventory.stock-released.v1", "inventory"),
+            ("payment.authorized.v1", "payment.voided.v1", "payment"),
+            ("shipping.shipment-scheduled.v1", "shipping.shipment-cancelled.v1", "shipping"))
+
+
+def assert_compensated_once(app: Orderflow, statuses: Mapping[str, str]) -> None:
+    """Every completed step that has an inverse was undone exactly once for a rejected
+    order and never for a confirmed one (so no shipment stays scheduled for a rejected
+    order). A shipment closed before it was scheduled undid nothing and is not counted."""
+    counts = {service: event_counts(app, service) for _, _, service in INVERSES}
+    for order_id, status in statuses.items():
+        for done, undone, service in INVERSES:
+            did, undid = counts[service][(order_id, done)], counts[service][(order_id, undone)]
+            if service == "shipping" and did == 0:
+                undid = 0
+            expected = did if status == "rejected" else 0
+            assert undid == expected, \
+                f"order {order_id} ({status}): {done} x{did} but {undone} x{undid}"
+
+
 def assert_invariants(app: Orderflow, placed: dict[str, Path]) -> None:
     """No double effect, nothing held for a rejected order, and conservation."""
     inventory, payment = event_counts(app, "inventory"), event_counts(app, "payment")
@@ -325,14 +346,18 @@ def assert_invariants(app: Orderflow, placed: dict[str, Path]) -> None:
     for kind, counts in (("inventory.stock-reserved.v1", inventory),
                          ("inventory.stock-released.v1", inventory),
                          ("payment.authorized.v1", payment), ("payment.voided.v1", payment),
-                         ("payment.credit-held.v1", payment),
+                         ("payment.cancelled.v1", payment), ("payment.credit-held.v1", payment),
                          ("shipping.shipment-scheduled.v1", shipping)):
         doubled = {o for (o, t), n in counts.items() if t == kind and n > 1}
         assert not doubled, f"{kind} more than once for {sorted(doubled)}"
+    reopened = {o for (o, t) in payment
+                if t == "payment.cancelled.v1" and payment[(o, "payment.authorized.v1")]}
+    assert not reopened, f"authorised after the payment was cancelled: {sorted(reopened)}"
     for order_id in placed:  # one decision per order: terminal exactly once
         assert order[(order_id, "order.confirmed.v1")] + order[(order_id, "order.rejected.v1")] \
             + order[(order_id, "order.expired.v1")] == 1, order_id
     confirmed = {o for o, p in placed.items() if p.outcome[0] == "confirmed"}
+    assert_compensated_once(app, {o: p.outcome[0] for o, p in placed.items()})
     for order_id in confirmed:
         assert (inventory[(order_id, "inventory.stock-reserved.v1")],
                 payment[(order_id, "payment.authorized.v1")],

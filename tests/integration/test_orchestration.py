@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -94,3 +95,85 @@ def _payment(app: Orderflow, order_id: str) -> str:
 
     with app.store("payment").connect() as connection:
         return fold_payment(app.event_store.load(connection, payment_stream(order_id))).status
+
+
+def test_a_shipment_scheduled_after_the_saga_gave_up_is_cancelled(
+        env: Env, system: RunningSystem, app: Orderflow, clock: ManualClock) -> None:
+    system.stop(["shipping"])
+    order_id = place(env, "BOOK-1=2")
+    wait_until(lambda: app.payment().credit("alice").held.get(order_id), 30,
+               "payment to authorise (the saga now waits for shipping)")
+    clock.advance(PAST_EVERY_DEADLINE)
+    assert final(app, order_id) == ("rejected", "timeout")
+    system.start(["shipping"])  # it now sees ScheduleShipment and schedules, late
+    wait_until(lambda: _shipment(app, order_id) == "cancelled", 60,
+               "the late shipment to be cancelled")
+    wait_until(lambda: [s.value for s in saga(app, order_id).late_successes]
+               == ["schedule_shipment"], 30, "the saga to record the late shipment")
+    assert saga(app, order_id).state.value == "rejected"
+    assert_conserved(app)
+
+
+def test_a_compensation_without_answer_is_visible_retried_and_resumed(
+        env: Env, system: RunningSystem, app: Orderflow, clock: ManualClock) -> None:
+    system.start(["projector"])  # status, list and sagas read the read models
+    system.stop(["payment"])
+    order_id = place(env, "BOOK-1=1", customer="bob")  # bob's credit is too low
+    wait_until(lambda: app.inventory().stock("BOOK-1").reserved.get(order_id), 30,
+               "inventory to reserve")
+    system.stop(["inventory"])
+    system.start(["payment"])  # declines: the saga sends ReleaseStock, nobody answers
+    wait_until(lambda: saga(app, order_id).current_step is not None
+               and saga(app, order_id).current_step.value == "release_stock", 30,
+               "the saga to ask for the release")
+    clock.advance(PATIENT_STEP + 1)
+    wait_until(lambda: _shown(env, order_id) == "compensation_failed", 30,
+               "status to show compensation_failed")
+    stuck = _cli_json(env, "list", "--status", "compensation_failed")
+    assert [o["order_id"] for o in stuck] == [order_id]
+    [row] = _cli_json(env, "sagas", "list", "--state", "compensation_failed")
+    assert (row["order_id"], row["current_step"], row["attempt"]) == (order_id, "release_stock", 2)
+    retried = _cli_json(env, "sagas", "retry", order_id)
+    assert (retried["state"], retried["step"], retried["attempt"]) == (
+        "compensation_failed", "release_stock", 3)
+    system.start(["inventory"])
+    assert final(app, order_id) == ("rejected", "over_credit")
+    wait_until(lambda: _shown(env, order_id) == "rejected", 30, "status back to rejected")
+    shown = _cli_json(env, "sagas", "show", order_id)["saga"]
+    assert (shown["state"], shown["compensated"]) == ("rejected", "release_stock,reject_order")
+    assert not app.inventory().stock("BOOK-1").reserved
+    assert_conserved(app)
+
+
+def test_only_a_stuck_saga_can_be_retried(env: Env, system: RunningSystem,
+                                          app: Orderflow) -> None:
+    order_id = place(env, "BOOK-1=1")
+    assert final(app, order_id) == ("confirmed", None)
+    for target, says in ((order_id, "is completed, not compensation_failed"),
+                         ("0b7e6c1a-3f0e-4c1b-9a51-2f1f3c9d8e01", "no saga for order")):
+        result = run_cli(["sagas", "retry", target], env.environ)
+        assert result.code == 1 and result.stdout == ""
+        said = [line for line in result.stderr.splitlines() if "fault injected" not in line]
+        assert len(said) == 1 and said[0].startswith("orderflow: error: ") and says in said[0]
+    assert len(saga(app, order_id).history) == 4  # nothing was sent
+
+
+PATIENT_STEP = int(PATIENT["ORDERFLOW_STEP_TIMEOUT"])
+
+
+def _cli_json(env: Env, *args: str) -> Any:
+    result = run_cli([*args, "--json"], env.environ)
+    assert result.code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def _shown(env: Env, order_id: str) -> str:
+    return str(_cli_json(env, "status", order_id)["status"])
+
+
+def _shipment(app: Orderflow, order_id: str) -> str:
+    from domain.shipping import fold_shipment
+    from domain.streams import shipment_stream
+
+    with app.store("shipping").connect() as connection:
+        return fold_shipment(app.event_store.load(connection, shipment_stream(order_id))).status

@@ -70,7 +70,7 @@ def test_place_lands_a_decodable_order_placed_with_status_created(
     assert (envelope.body.order_id, envelope.body.customer_id) == (order_id, "c1")
     assert [(line.sku, line.quantity) for line in envelope.body.lines] == [("BOOK-1", 2)]
     assert envelope.body.total_cents == 2 * envelope.body.lines[0].unit_price_cents
-    assert dict(message.headers() or [])["type"] == b"order.placed.v1"
+    assert dict(message.headers() or [])["type"] == b"order.placed.v2"
     # and the tutorial's listener prints it
     listened = run_cli(["tutorial", "listen", "--from-beginning", "--timeout", "3"],
                        env.environ)

@@ -111,7 +111,7 @@ def test_live_projection_then_an_identical_rebuild(app: Orderflow) -> None:
     assert [(r["status"], r["reason"]) for r in models.orders(status="rejected")] == [
         ("rejected", "out_of_stock")]
     assert [r["type"] for r in models.timeline(rejected)] == [
-        "order.placed.v1", "inventory.stock-rejected.v1", "order.rejected.v1"]
+        "order.placed.v2", "inventory.stock-rejected.v1", "order.rejected.v1"]
     live = dump(engine)
     assert dict(models.tables())["stock_view"] == 1
 

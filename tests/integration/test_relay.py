@@ -114,8 +114,8 @@ def outbox_ids(app: Orderflow, store: str) -> dict[str, int]:
 def placed(order_id: str) -> OrderPlaced:
     return OrderPlaced(order_id=order_id, customer_id="c1",
                        lines=(OrderLine(sku="BOOK-1", quantity=1, unit_price_cents=2499),),
-                       total_cents=2499, ship_to="DE", flow="choreography", placed_at=T0,
-                       deadline=T0 + timedelta(seconds=30))
+                       total_cents=2499, ship_to="DE", flow="choreography", channel="cli",
+                       placed_at=T0, deadline=T0 + timedelta(seconds=30))
 
 
 def context(order_id: str) -> Context:
@@ -125,7 +125,7 @@ def context(order_id: str) -> Context:
 def place_and_settle(app: Orderflow, orders: int) -> list[str]:
     """`orders` orders, each placed (v1) and then confirmed or rejected (v2), interleaved."""
     ids = [app.orders().place(customer_id="c1", items=[("BOOK-1", 1)], ship_to="DE",
-                              flow="choreography") for _ in range(orders)]
+                              flow="choreography", channel="cli") for _ in range(orders)]
     store, engine = app.event_store, app.store("order")
     for n, order_id in enumerate(ids):
         outcome = (OrderConfirmed(order_id=order_id, confirmed_at=T0) if n % 2 else
@@ -267,7 +267,7 @@ def test_a_sleeping_relay_wakes_for_a_commit_made_elsewhere(
         wait_until(relay.watching.is_set, 30, "the relay's commit watcher")
         # when an order is placed through another engine (as by `orderflow place`)
         elsewhere.orders().place(customer_id="c1", items=[("BOOK-1", 1)], ship_to="DE",
-                                 flow="choreography")
+                                 flow="choreography", channel="cli")
         # then the relay publishes it long before its next poll: the watcher woke it
         wait_until(lambda: relay.pending() == 0, 30, "the row committed elsewhere to go out")
     finally:
@@ -295,10 +295,11 @@ def test_a_row_refused_for_good_is_quarantined_and_never_resends_the_rows_after_
         app: Orderflow, relays: list[OutboxRelay], size: int) -> None:
     # given a row Kafka refuses (too large), between rows it takes
     place = app.orders().place
-    first = place(customer_id="c1", items=[("BOOK-1", 1)], ship_to="DE", flow="choreography")
+    first = place(customer_id="c1", items=[("BOOK-1", 1)], ship_to="DE", flow="choreography",
+                  channel="cli")
     refused = insert_refused_row(app, size)
     later = [place(customer_id="c1", items=[("BOOK-1", 1)], ship_to="DE",
-                   flow="choreography") for _ in range(2)]
+                   flow="choreography", channel="cli") for _ in range(2)]
     relay = app.relay("order")
     relays.append(relay)
     # when the relay makes one pass more than it takes to quarantine the row

@@ -228,7 +228,7 @@ def test_the_longest_prefix_migrates_and_every_store_takes_outbox_rows_on_postgr
     with opened(env) as app:
         app.upgrade()
         app.orders().place(customer_id="alice", items=[("BOOK-1", 1)], ship_to="DE",
-                           flow="choreography")
+                           flow="choreography", channel="cli")
         for store in STORES:  # orchestrator: the longest schema, and NOTIFY channel
             with listening(app, store) as listener:
                 queued(app.store(store), published=None)

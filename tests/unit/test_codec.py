@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import re
 import types
 import typing
@@ -17,12 +18,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters import codec, registry
+from adapters import codec, registry, upcasters
 from adapters.codec import DecodeError, Envelope, OrderFacts, decode, encode, envelope_for, headers
 from adapters.registry import BY_CLASS, BY_WIRE
 from domain import commands, inventory_events, order_events, payment_events, saga_events
 from domain.errors import OrderflowError
-from domain.inventory_events import StockAdded
 from domain.order_events import OrderConfirmed, OrderExpired, OrderLine, OrderPlaced, OrderRejected
 from domain.shipping import ShippingEvent
 
@@ -39,8 +39,8 @@ AWARE = st.datetimes(timezones=st.sampled_from(OFFSETS))
 def a_placed_order() -> OrderPlaced:
     return OrderPlaced(order_id=ORDER_ID, customer_id="alice",
                        lines=(OrderLine(sku="BOOK-1", quantity=2, unit_price_cents=2499),),
-                       total_cents=4998, ship_to="DE", flow="choreography", placed_at=T0,
-                       deadline=T0 + timedelta(seconds=30))
+                       total_cents=4998, ship_to="DE", flow="choreography", channel="cli",
+                       placed_at=T0, deadline=T0 + timedelta(seconds=30))
 
 
 def an_envelope(body: object, *, order: OrderFacts | None = None,
@@ -91,10 +91,22 @@ REGISTERED = sorted(BY_CLASS, key=wire_of)
 # --- the registry -----------------------------------------------------------------------
 
 def test_wire_names_are_explicit_unique_and_versioned() -> None:
-    assert len(BY_WIRE) == len(BY_CLASS)
+    assert len({r.wire for r in BY_CLASS.values()}) == len(BY_CLASS)
     for cls, reg in BY_CLASS.items():
         assert re.fullmatch(r"[a-z]+(\.[a-z-]+)+\.v[0-9]+", reg.wire), reg.wire
         assert cls.__module__ not in reg.wire and cls.__name__ not in reg.wire
+        assert reg.wire.endswith(f".v{reg.schema_version}")  # the name says its version
+
+
+def test_every_older_name_reaches_its_class_current_version_through_upcasters() -> None:
+    # the names of older versions are aliases of the class, each one upcast step by step
+    for wire, reg in BY_WIRE.items():
+        written = registry.version_of(wire)
+        assert written is not None and written <= reg.schema_version, wire
+        assert (wire == reg.wire) == (written == reg.schema_version), wire
+        for version in range(written, reg.schema_version):
+            assert (reg.cls, version) in upcasters.UPCASTERS, (wire, version)
+    assert BY_WIRE["order.placed.v1"] is BY_WIRE["order.placed.v2"] is BY_CLASS[OrderPlaced]
 
 
 def test_every_domain_event_and_saga_command_has_a_wire_name() -> None:
@@ -148,7 +160,7 @@ def test_status_is_present_exactly_on_the_orders_topic(cls: type, data: st.DataO
 def test_headers_repeat_the_type_and_the_ids() -> None:
     envelope = an_envelope(a_placed_order(), causation_id="cause-1", flow="choreography")
     sent = dict(headers(envelope))
-    assert sent["type"] == b"order.placed.v1"
+    assert sent["type"] == b"order.placed.v2"
     assert sent["event_id"] == envelope.event_id.encode()
     assert sent["correlation_id"] == ORDER_ID.encode()
     assert sent["causation_id"] == b"cause-1"
@@ -171,7 +183,7 @@ def test_the_envelope_has_the_documented_fields() -> None:
     document = orjson.loads(encode(an_envelope(a_placed_order())))
     assert set(document) >= {"event_id", "type", "aggregate_id", "aggregate_version",
                              "occurred_at", "correlation_id", "causation_id", "flow", "data"}
-    assert document["type"] == "order.placed.v1"
+    assert (document["type"], document["schema_version"]) == ("order.placed.v2", 2)
     assert datetime.fromisoformat(document["occurred_at"]).utcoffset() == timedelta(0)
     assert document["data"]["total_cents"] == 4998
     assert isinstance(document["data"]["total_cents"], int)
@@ -229,7 +241,7 @@ MUTATIONS: dict[str, Mutation] = {
     "naive data timestamp": _set("data.placed_at", "2025-01-01T12:00:00"),
     "not a timestamp": _set("occurred_at", "yesterday"),
     "timestamp as a number": _set("data.deadline", 1735732800),
-    "future schema_version": _set("schema_version", 2),
+    "future schema_version": _set("schema_version", 3),
     "schema_version without upcaster": _set("schema_version", 0),
     "string schema_version": _set("schema_version", "1"),
     "order facts with float money": _set("order", {"customer_id": "a", "total_cents": 1.5,
@@ -246,6 +258,9 @@ MUTATIONS: dict[str, Mutation] = {
     "NUL in order facts": _set("order", {"customer_id": "a\x00", "total_cents": 1,
                                          "ship_to": "DE"}),
     **{f"missing envelope field {name}": _drop(name) for name in codec.ENVELOPE_FIELDS},
+    "unknown envelope field": _set("priority", "high"),
+    "unknown envelope field that is null": _set("retries", None),
+    "envelope field in another case": _set("Status", "created"),
 }
 
 
@@ -283,6 +298,11 @@ RAW: dict[str, bytes | None] = {
     "100k nested lists in data": GOOD.replace(b'"lines":', b'"lines":' + b"[" * 100_000, 1)
     .replace(b',"total_cents"', b"]" * 100_000 + b',"total_cents"', 1),
     "100k nested objects": b'{"a":' * 100_000 + b"1" + b"}" * 100_000,
+    # Deeper than orjson.dumps goes (255), not than orjson.loads (1024) or Python's stack.
+    "500 nested lists in data": GOOD.replace(b'"lines":', b'"lines":' + b"[" * 500, 1)
+    .replace(b',"total_cents"', b"]" * 500 + b',"total_cents"', 1),
+    "1000 nested objects as data": GOOD.replace(b'"data":', b'"data":' + b'{"a":' * 1000, 1)
+    .replace(b',"status"', b"}" * 1000 + b',"status"', 1),
 }
 
 
@@ -327,46 +347,171 @@ def test_any_json_in_any_field_decodes_or_raises_decode_error_only(path: str,
     assert type(decoded.body) is OrderPlaced  # only values of the declared types got through
 
 
+# --- one meaning per record: no key twice, no unknown envelope field ---------------------
+
+class Pairs(list[tuple[str, Any]]):
+    """A JSON object as written: keys in order, possibly repeated (a dict cannot say that)."""
+
+
+def as_pairs(node: Any) -> Any:
+    if isinstance(node, dict):
+        return Pairs((key, as_pairs(value)) for key, value in node.items())
+    if isinstance(node, list):
+        return [as_pairs(value) for value in node]
+    return node
+
+
+def objects(node: Any) -> list[Pairs]:
+    """Every object of a written document: the envelope, data, order facts, lines..."""
+    if isinstance(node, Pairs):
+        return [node, *(inner for _, value in node for inner in objects(value))]
+    if isinstance(node, list):
+        return [inner for value in node for inner in objects(value)]
+    return []
+
+
+# How other producers write JSON: (between items, between key and value, ASCII only).
+SPELLINGS = {"compact": (",", ":", False), "spaced": (", ", ": ", False),
+             "escaped and indented": (",\n  ", " :\t", True)}
+
+
+def write(node: Any, spelling: tuple[str, str, bool]) -> bytes:
+    return _text(node, spelling).encode()
+
+
+def _text(node: Any, spelling: tuple[str, str, bool]) -> str:
+    between, colon, ascii_only = spelling
+    if isinstance(node, Pairs):
+        return "{" + between.join(json.dumps(key, ensure_ascii=ascii_only) + colon
+                                  + _text(value, spelling) for key, value in node) + "}"
+    if isinstance(node, list):
+        return "[" + between.join(_text(value, spelling) for value in node) + "]"
+    return json.dumps(node, ensure_ascii=ascii_only)
+
+
+@pytest.mark.parametrize("cls", REGISTERED, ids=wire_of)
+@settings(max_examples=12, deadline=None)
+@given(data=st.data(), spelling=st.sampled_from(list(SPELLINGS.values())))
+def test_another_producers_spelling_decodes_to_the_same_envelope(
+        cls: type, data: st.DataObject, spelling: tuple[str, str, bool]) -> None:
+    # given a record written with other spacing and escapes than orjson's
+    envelope = data.draw(envelopes(data.draw(builds_for(cls))))
+    raw = write(as_pairs(orjson.loads(encode(envelope))), spelling)
+    # then it decodes to the same envelope: no key of it is taken for a repeated one
+    assert decode(raw) == envelope
+
+
+@pytest.mark.parametrize("cls", REGISTERED, ids=wire_of)
+@settings(max_examples=12, deadline=None)
+@given(data=st.data(), spelling=st.sampled_from(list(SPELLINGS.values())))
+def test_a_key_written_twice_in_any_object_is_a_decode_error(
+        cls: type, data: st.DataObject, spelling: tuple[str, str, bool]) -> None:
+    # given a record and any of its objects (the envelope, data, order facts, a line)
+    document = as_pairs(orjson.loads(encode(data.draw(envelopes(data.draw(builds_for(cls)))))))
+    target = data.draw(st.sampled_from([o for o in objects(document) if o]))
+    # when one of its keys is written once more, before or after, same value or another
+    key, value = data.draw(st.sampled_from(list(target)))
+    again = data.draw(st.just(value) | JSON)
+    target.insert(data.draw(st.integers(0, len(target))), (key, again))
+    # then the record is poison, whichever of the two a parser would keep
+    with pytest.raises(DecodeError):
+        decode(write(document, spelling))
+
+
+SPACED = write(as_pairs(orjson.loads(GOOD)), SPELLINGS["spaced"])
+TWICE: dict[str, bytes] = {
+    "type twice, the real one last": b'{"type":"order.teleported.v1",' + GOOD[1:],
+    "type twice, the real one first": GOOD[:-1] + b',"type":"order.teleported.v1"}',
+    "envelope field twice, same value": GOOD[:-1] + b',"flow":null}',
+    "data field twice": GOOD.replace(b'"data":{', b'"data":{"total_cents":1,', 1),
+    "data field twice, same value": GOOD.replace(b'"total_cents":4998',
+                                                 b'"total_cents":4998,"total_cents":4998', 1),
+    "field of a line twice": GOOD.replace(b'"lines":[{', b'"lines":[{"quantity":99,', 1),
+    "order facts field twice": GOOD.replace(b'"order":{', b'"order":{"total_cents":1,', 1),
+    "key twice, once spelled with an escape": b'{"t\\u0079pe":"order.teleported.v1",' + GOOD[1:],
+    "key twice in a spaced record": SPACED.replace(b'"data": {', b'"data": {"total_cents": 1, ',
+                                                   1),
+}
+
+
+def test_the_duplicate_cases_differ_from_the_good_record_only_by_the_repeated_key() -> None:
+    assert decode(SPACED).body == decode(GOOD).body  # the spaced spelling alone is fine
+    for raw in TWICE.values():
+        assert raw != GOOD and orjson.loads(raw).keys() == orjson.loads(GOOD).keys()
+
+
+@pytest.mark.parametrize("raw", TWICE.values(), ids=TWICE.keys())
+def test_a_repeated_key_is_a_decode_error(raw: bytes) -> None:
+    with pytest.raises(DecodeError):
+        decode(raw)
+
+
+ALLOWED = {*codec.ENVELOPE_FIELDS, "status", "order"}
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=TEXT.filter(lambda name: name not in ALLOWED), value=JSON)
+def test_an_unknown_envelope_field_is_a_decode_error(name: str, value: object) -> None:
+    document = valid_document()
+    document[name] = value
+    with pytest.raises(DecodeError):
+        decode(orjson.dumps(document))
+
+
 # --- upcasting --------------------------------------------------------------------------
 
-def _register_stock_added_v2(monkeypatch: pytest.MonkeyPatch) -> str:
-    """StockAdded v2 renamed v1's `item`/`qty` fields to `sku`/`quantity`."""
-    current = BY_CLASS[StockAdded]
-    v2 = dataclasses.replace(current, schema_version=2)
-    monkeypatch.setitem(registry.BY_CLASS, StockAdded, v2)
-    monkeypatch.setitem(registry.BY_WIRE, current.wire, v2)
-    return current.wire
+def a_v1_record(**changes: Any) -> bytes:
+    """OrderPlaced as 6737ebe wrote it: `order.placed.v1`, schema_version 1, no channel."""
+    document = orjson.loads(encode(an_envelope(a_placed_order())))
+    del document["data"]["channel"]
+    document.update(type="order.placed.v1", schema_version=1)
+    return orjson.dumps(document | changes)
 
 
-def _v1_stock_added(wire: str) -> bytes:
-    document = orjson.loads(encode(an_envelope(StockAdded(sku="BOOK-1", quantity=3))))
-    document.update(schema_version=1, data={"item": "BOOK-1", "qty": 3})
-    return orjson.dumps(document)
-
-
-def test_a_v1_record_is_upcast_to_the_current_schema(monkeypatch: pytest.MonkeyPatch) -> None:
-    # given StockAdded is at schema_version 2 and an upcaster for v1 is registered
-    wire = _register_stock_added_v2(monkeypatch)
-    monkeypatch.setitem(codec.UPCASTERS, (wire, 1),
-                        lambda data: {"sku": data["item"], "quantity": data["qty"]})
-    # when a record written by v1 code is decoded
-    decoded = decode(_v1_stock_added(wire))
-    # then it is the current message, and says so
-    assert decoded.body == StockAdded(sku="BOOK-1", quantity=3)
-    assert decoded.schema_version == 2
-    # and re-encoding it (e.g. to the DLQ or a replay) does not run the v1 upcaster again
+def test_a_v1_order_placed_is_upcast_to_v2_with_channel_unknown() -> None:
+    # when a record written before orders had a channel is decoded
+    decoded = decode(a_v1_record())
+    # then it is today's message, and says so
+    assert decoded.body == dataclasses.replace(a_placed_order(), channel="unknown")
+    assert (decoded.type, decoded.schema_version) == ("order.placed.v2", 2)
+    # and re-encoding it (to the DLQ, a redrive) writes v2: the upcaster does not run twice
+    assert orjson.loads(encode(decoded))["type"] == "order.placed.v2"
     assert decode(encode(decoded)) == decoded
+
+
+@pytest.mark.parametrize(("wire", "version"), [("order.placed.v2", 3), ("order.placed.v3", 3),
+                                               ("inventory.stock-added.v1", 2)])
+def test_a_version_newer_than_the_code_is_refused(wire: str, version: int) -> None:
+    document = orjson.loads(encode(an_envelope(a_placed_order())))
+    document.update(type=wire, schema_version=version)
+    with pytest.raises(DecodeError, match="newer than this code"):
+        decode(orjson.dumps(document))
+
+
+@pytest.mark.parametrize(("wire", "version"), [("order.placed.v1", 2), ("order.placed.v2", 1)])
+def test_a_name_and_a_schema_version_that_disagree_are_refused(wire: str, version: int) -> None:
+    with pytest.raises(DecodeError, match="must agree"):
+        decode(a_v1_record(type=wire, schema_version=version))
 
 
 def test_a_v1_record_without_an_upcaster_is_a_decode_error(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    wire = _register_stock_added_v2(monkeypatch)
-    with pytest.raises(DecodeError, match="no upcaster"):
-        decode(_v1_stock_added(wire))
+    monkeypatch.delitem(upcasters.UPCASTERS, (OrderPlaced, 1))
+    with pytest.raises(DecodeError, match="no upcaster for OrderPlaced schema_version 1"):
+        decode(a_v1_record())
 
 
-def test_new_records_carry_the_current_schema_version(monkeypatch: pytest.MonkeyPatch) -> None:
-    _register_stock_added_v2(monkeypatch)
-    envelope = an_envelope(StockAdded(sku="BOOK-1", quantity=3))
+def test_an_upcaster_that_fails_is_a_decode_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(data: dict[str, Any]) -> dict[str, Any]:
+        return {"channel": data["no such field"]}
+
+    monkeypatch.setitem(upcasters.UPCASTERS, (OrderPlaced, 1), broken)
+    with pytest.raises(DecodeError, match=re.escape(
+            "upcasting order.placed.v1 from schema_version 1 failed: KeyError")):
+        decode(a_v1_record())
+
+
+def test_new_records_carry_the_current_schema_version() -> None:
+    envelope = an_envelope(a_placed_order())
     assert orjson.loads(encode(envelope))["schema_version"] == 2
     assert decode(encode(envelope)) == envelope

@@ -64,7 +64,7 @@ class FakeSystem:
         self.stuck = stuck
 
     def place(self, *, customer_id: str, items: list[tuple[str, int]], ship_to: str,
-              flow: str) -> str:
+              flow: str, channel: str) -> str:
         number = next(self.ids)
         order_id = f"o-{number}"
         status, reason = decide(customer_id, items, ship_to)

@@ -11,13 +11,16 @@ import sqlalchemy as sa
 
 from adapters.kafka.consumer import Incoming, Unhandleable
 from adapters.sql.event_store import ConcurrencyError
+from domain import inventory_events as inv
 from domain import order_events as o
+from domain import payment_events as p
 from domain import shipping as sh
 from domain.ids import InvalidIdentifier
 from projections import timeline
 from projections.projector import Projector
 from projections.read_models import ReadModels
 from tests.unit.test_projections_support import (
+    SKU,
     T0,
     Topics,
     dump,
@@ -61,7 +64,7 @@ def test_the_timeline_holds_order_events_only_with_their_records() -> None:
     project(engine, [*setup(topics), *happy_saga(topics, ORDER)])
     rows = ReadModels(engine).timeline(ORDER)
     assert [(r["seq"], r["service"], r["type"]) for r in rows] == [
-        (1, "order", "order.placed.v1"), (2, "inventory", "inventory.stock-allocated.v1"),
+        (1, "order", "order.placed.v2"), (2, "inventory", "inventory.stock-allocated.v1"),
         (3, "inventory", "inventory.stock-reserved.v1"), (4, "payment", "payment.credit-held.v1"),
         (5, "payment", "payment.authorized.v1"),
         (6, "shipping", "shipping.shipment-scheduled.v1"), (7, "order", "order.confirmed.v1")]
@@ -124,7 +127,7 @@ def test_an_effect_stamped_before_its_cause_still_comes_after_it() -> None:
     project(engine, [rejected, shipped, start])
     # then the timeline is causal, not clock order
     assert [r["type"] for r in ReadModels(engine).timeline(ORDER)] == [
-        "order.placed.v1", "shipping.shipment-rejected.v1", "order.rejected.v1"]
+        "order.placed.v2", "shipping.shipment-rejected.v1", "order.rejected.v1"]
 
 
 def test_values_the_tables_cannot_hold_are_unhandleable_not_a_database_error() -> None:
@@ -173,3 +176,32 @@ def test_a_timeline_row_numbered_concurrently_is_a_retryable_conflict() -> None:
     row = ReadModels(engine).timeline(ORDER)[0]
     with engine.begin() as connection, pytest.raises(ConcurrencyError, match=ORDER):
         timeline._replace(connection, [{**row, "event_id": second.envelope.event_id}])
+
+
+def test_a_payment_cancelled_before_it_was_asked_shows_in_the_timeline_and_holds_nothing() -> None:
+    # given an order that expired while payment was down: stock reserved, then released
+    engine, topics = memory_engine(), Topics("t.")
+    start, allocated, reserved = happy_saga(topics, ORDER)[:3]
+    expired = topics.incoming(o.OrderExpired(order_id=ORDER, expired_at=T0), "orders",
+                              cause=start, seconds=30, version=2)
+    deallocated = topics.incoming(inv.StockDeallocated(sku=SKU, order_id=ORDER, quantity=2),
+                                  "inventory", cause=expired, seconds=31, version=3)
+    released = topics.incoming(inv.StockReleased(
+        order_id=ORDER, lines=(inv.ReservedLine(sku=SKU, quantity=2),)), "inventory",
+        cause=expired, seconds=31, version=2)
+    # when payment comes back and closes the payment it was never asked for
+    cancelled = topics.incoming(p.PaymentCancelled(order_id=ORDER), "payments", cause=expired,
+                                seconds=40)
+    project(engine, [*setup(topics), start, allocated, reserved, expired, deallocated,
+                     released, cancelled])
+    # then the timeline says cancelled (not voided), as the payment service's own event
+    rows = ReadModels(engine).timeline(ORDER)
+    assert [(r["service"], r["type"]) for r in rows][-1] == ("payment", "payment.cancelled.v1")
+    assert rows[-1]["causation_id"] == expired.envelope.event_id
+    assert "payment.voided.v1" not in {r["type"] for r in rows}
+    # and the credit view never saw a hold or a release, the stock is all back
+    tables = dump(engine)
+    assert [r[1:4] for r in tables["credit_view"]] == [(10_000, 0, 10_000)]
+    assert [r[1:4] for r in tables["stock_view"]] == [(10, 0, 10)]
+    order = ReadModels(engine).order(ORDER)
+    assert order is not None and (order["status"], order["reason"]) == ("rejected", "timeout")

@@ -64,13 +64,21 @@ def test_the_choreography_diagram_has_one_arrow_per_reaction(models: ReadModels)
                            "    participant inventory", "    participant payment",
                            "    participant shipping"]
     assert diagram[5:] == [
-        "    order->>inventory: order.placed.v1",
+        "    order->>inventory: order.placed.v2",
         "    inventory->>inventory: inventory.stock-allocated.v1",
         "    inventory->>payment: inventory.stock-reserved.v1",
         "    payment->>payment: payment.credit-held.v1",
         "    payment->>shipping: payment.authorized.v1",
         "    shipping->>order: shipping.shipment-scheduled.v1",
         "    order->>order: order.confirmed.v1"]
+
+
+def test_a_timeline_projected_before_an_upgrade_draws_the_same_arrows() -> None:
+    # rows keep the wire names their events had: order.placed.v1 before channels existed
+    rows = [{"service": "order", "type": "order.placed.v1"},
+            {"service": "order", "type": "order.placed.v2"}]
+    assert sequence_diagram(rows, "choreography").splitlines()[5:] == [
+        "    order->>inventory: order.placed.v1", "    order->>inventory: order.placed.v2"]
 
 
 def test_a_rejection_reaches_the_order_and_the_compensating_services() -> None:

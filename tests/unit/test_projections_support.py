@@ -67,7 +67,7 @@ def placed(topics: Topics, order_id: str, seconds: float = 0) -> Incoming:
     moment = T0 + timedelta(seconds=seconds)
     return topics.incoming(o.OrderPlaced(
         order_id=order_id, customer_id=CUSTOMER, lines=(line,), total_cents=2500,
-        ship_to="DE", flow="choreography", placed_at=moment,
+        ship_to="DE", flow="choreography", channel="cli", placed_at=moment,
         deadline=moment + timedelta(seconds=30)), "orders", seconds=seconds)
 
 

@@ -58,10 +58,14 @@ def one_line_error(argv: list[str], code: int, capsys: pytest.CaptureFixture[str
 @pytest.mark.usefixtures("data")
 def test_status_shows_an_order_for_people_and_for_scripts(
         capsys: pytest.CaptureFixture[str]) -> None:
-    assert "confirmed" in ok(["status", DONE], capsys)
+    shown = ok(["status", DONE], capsys).splitlines()
+    # where it was placed, in a row that fits one line of an 80-column terminal
+    assert "channel" in shown[2] and shown[5].startswith("└")
+    assert [c.strip() for c in shown[4].split("│")[1:5]] == ["confirmed", "", "choreography",
+                                                           "cli"]
     document = json.loads(ok(["status", DONE.upper(), "--json"], capsys))
-    assert (document["order_id"], document["status"], document["total_cents"]) == (
-        DONE, "confirmed", 2500)
+    assert (document["order_id"], document["status"], document["total_cents"],
+            document["channel"]) == (DONE, "confirmed", 2500, "cli")
 
 
 @pytest.mark.usefixtures("data")

@@ -33,7 +33,7 @@ def placed(
 ) -> OrderPlaced:
     [event] = place_order(
         order_id=oid, customer_id=CUSTOMER, items=items, ship_to=ship_to, flow=flow,
-        catalog=CATALOG, now=T0, timeout=TIMEOUT,
+        channel="cli", catalog=CATALOG, now=T0, timeout=TIMEOUT,
     )
     assert isinstance(event, OrderPlaced)
     return event

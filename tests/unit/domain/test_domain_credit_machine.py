@@ -11,6 +11,7 @@ from domain.payment import (
     CreditEvent,
     Payment,
     PaymentAuthorized,
+    PaymentCancelled,
     PaymentDecision,
     PaymentDeclined,
     PaymentEvent,
@@ -29,7 +30,7 @@ from domain.streams import StreamCategory, credit_stream
 from tests.unit.domain.builders import CUSTOMER, order_id
 
 ORDERS = tuple(order_id(n) for n in range(4))
-SETTLED = (PaymentStatus.DECLINED, PaymentStatus.VOIDED)
+SETTLED = (PaymentStatus.DECLINED, PaymentStatus.VOIDED, PaymentStatus.CANCELLED)
 
 
 class CreditMachine(RuleBasedStateMachine):
@@ -44,8 +45,11 @@ class CreditMachine(RuleBasedStateMachine):
     def append(self, decision: PaymentDecision) -> None:
         for stream, events in decision.items():
             for event in events:
-                if isinstance(event, PaymentAuthorized | PaymentDeclined | PaymentVoided):
+                if isinstance(event, PaymentAuthorized | PaymentDeclined | PaymentVoided
+                              | PaymentCancelled):
                     assert stream.category is StreamCategory.PAYMENT
+                    if isinstance(event, PaymentVoided):  # a void gives back what was held
+                        assert event.customer_id == CUSTOMER and event.amount_cents > 0
                     self.payment_events[stream.key].append(event)
                     self.payments[stream.key] = evolve_payment(self.payments[stream.key], event)
                 else:

@@ -10,6 +10,7 @@ from domain.catalog import InvalidCountry, UnknownSku
 from domain.errors import DomainError, InvalidHistory
 from domain.ids import InvalidIdentifier
 from domain.order import (
+    Channel,
     Flow,
     InvalidOrder,
     Order,
@@ -35,7 +36,7 @@ from tests.unit.domain.builders import CATALOG, CUSTOMER, ORDER_ID, T0, TIMEOUT,
 def place(**overrides: Any) -> list[OrderEvent]:
     arguments: dict[str, Any] = {
         "order_id": ORDER_ID, "customer_id": CUSTOMER, "items": [("BOOK-1", 1)],
-        "ship_to": "DE", "flow": "choreography", "catalog": CATALOG, "now": T0,
+        "ship_to": "DE", "flow": "choreography", "channel": "cli", "catalog": CATALOG, "now": T0,
         "timeout": TIMEOUT,
     }
     return place_order(**(arguments | overrides))
@@ -58,7 +59,7 @@ def test_placing_prices_lines_from_the_catalog_and_sets_the_deadline() -> None:
             OrderLine(sku="BOOK-1", quantity=2, unit_price_cents=2_499),
             OrderLine(sku="MUG-1", quantity=1, unit_price_cents=1_290),
         ),
-        total_cents=2 * 2_499 + 1_290, ship_to="DE", flow="orchestration",
+        total_cents=2 * 2_499 + 1_290, ship_to="DE", flow="orchestration", channel="cli",
         placed_at=T0, deadline=T0 + TIMEOUT,
     )
 
@@ -67,6 +68,20 @@ def test_a_placed_order_is_created() -> None:
     order = given(*place())
     assert (order.status, order.reason, order.version) == (OrderStatus.CREATED, None, 1)
     assert order.flow is Flow.CHOREOGRAPHY
+
+
+@pytest.mark.parametrize("channel", ["cli", "demo", "compare", "bench"])
+def test_a_placed_order_keeps_where_it_was_placed(channel: str) -> None:
+    [event] = place(channel=channel)
+    assert isinstance(event, OrderPlaced) and event.channel == channel
+    assert given(event).channel is Channel(channel)
+
+
+@pytest.mark.parametrize("channel", ["unknown", "web", "", None, 1])
+def test_an_order_is_placed_through_a_known_channel_only(channel: object) -> None:
+    # "unknown" is what orders placed before channels existed read as; nothing new says it
+    with pytest.raises(InvalidOrder, match="channel must be one of cli, demo, compare, bench"):
+        place(channel=channel)
 
 
 def test_a_known_country_that_is_not_served_may_still_be_placed() -> None:

@@ -12,6 +12,7 @@ from domain.payment import (
     CreditReleased,
     Payment,
     PaymentAuthorized,
+    PaymentCancelled,
     PaymentDecision,
     PaymentDeclined,
     PaymentStatus,
@@ -40,7 +41,8 @@ def credit(limit: int, *events: CreditEvent) -> Credit:
 def apply(payment: Payment, account: Credit, decision: PaymentDecision) -> tuple[Payment, Credit]:
     for events in decision.values():
         for event in events:
-            if isinstance(event, PaymentAuthorized | PaymentDeclined | PaymentVoided):
+            if isinstance(event, PaymentAuthorized | PaymentDeclined | PaymentVoided
+                          | PaymentCancelled):
                 payment = evolve_payment(payment, event)
             else:
                 account = evolve_credit(account, event)
@@ -177,10 +179,26 @@ def test_cancelling_an_authorisation_voids_it() -> None:
     assert cancel(payment, held, ORDER_ID) == void(payment, held, ORDER_ID)
 
 
-def test_cancelling_before_any_request_closes_the_payment_for_good() -> None:
-    closed, _ = apply(Payment(), credit(5_000), cancel(Payment(), Credit(), ORDER_ID))
-    assert closed.status is PaymentStatus.VOIDED
-    assert authorize(closed, credit(5_000), ORDER_ID, CUSTOMER, 10) == {}
+def test_cancelling_before_any_request_is_its_own_event_not_a_void_of_nothing() -> None:
+    # given a payment nobody asked for yet, when the order is called off
+    decision = cancel(Payment(), Credit(), ORDER_ID)
+    # then the payment says it was cancelled; no void with an empty customer, no credit touched
+    assert decision == {payment_stream(ORDER_ID): [PaymentCancelled(order_id=ORDER_ID)]}
+    events = [event for stream in decision.values() for event in stream]
+    assert not any(isinstance(event, PaymentVoided) for event in events)
+    closed, account = apply(Payment(), credit(5_000), decision)
+    assert (closed.status, closed.order_id, closed.customer_id, closed.amount_cents) == (
+        PaymentStatus.CANCELLED, ORDER_ID, "", 0)
+    assert (closed.version, account.available) == (1, 5_000)
+
+
+def test_a_cancelled_payment_is_closed_for_good() -> None:
+    closed, account = apply(Payment(), credit(5_000), cancel(Payment(), Credit(), ORDER_ID))
+    # a late request (overtaken by the expiry) authorises nothing and holds nothing
+    assert authorize(closed, account, ORDER_ID, CUSTOMER, 10) == {}
+    # and calling it off again, or voiding it, changes nothing
+    assert cancel(closed, account, ORDER_ID) == {}
+    assert void(closed, account, ORDER_ID) == {}
 
 
 def test_cancelling_a_settled_payment_changes_nothing() -> None:

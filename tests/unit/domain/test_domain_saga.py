@@ -6,6 +6,7 @@ import pytest
 
 from domain.commands import (
     AuthorizePayment,
+    CancelShipment,
     ConfirmOrder,
     RejectOrder,
     ReleaseStock,
@@ -17,13 +18,14 @@ from domain.commands import (
 from domain.errors import InvalidHistory
 from domain.inventory import ReservedLine, StockRejected, StockReleased, StockReserved
 from domain.order import OrderConfirmed, OrderExpired, OrderPlaced, OrderRejected
-from domain.payment import PaymentAuthorized, PaymentDeclined, PaymentVoided
+from domain.payment import PaymentAuthorized, PaymentCancelled, PaymentDeclined, PaymentVoided
 from domain.saga import (
     CommandSent,
     CompensationStarted,
     Decision,
     InvalidSaga,
     LateSuccess,
+    NotStuck,
     Reply,
     Saga,
     SagaEvent,
@@ -34,9 +36,10 @@ from domain.saga import (
     on_reply,
     on_tick,
     on_transient_failure,
+    retry_now,
     start_saga,
 )
-from domain.shipping import ShipmentRejected, ShipmentScheduled
+from domain.shipping import ShipmentCancelled, ShipmentRejected, ShipmentScheduled
 from tests.unit.domain.builders import CUSTOMER, ORDER_ID, OTHER_ORDER_ID, T0, at, placed
 
 STEP_TIMEOUT = timedelta(seconds=5)
@@ -49,8 +52,10 @@ RELEASED = StockReleased(order_id=ORDER_ID, lines=LINES)
 AUTHORIZED = PaymentAuthorized(order_id=ORDER_ID, customer_id=CUSTOMER, amount_cents=AMOUNT)
 DECLINED = PaymentDeclined(order_id=ORDER_ID, customer_id=CUSTOMER, reason="over_credit")
 VOIDED = PaymentVoided(order_id=ORDER_ID, customer_id=CUSTOMER, amount_cents=AMOUNT)
+PAYMENT_CANCELLED = PaymentCancelled(order_id=ORDER_ID)
 SCHEDULED = ShipmentScheduled(order_id=ORDER_ID, country="DE")
 NOT_SERVED = ShipmentRejected(order_id=ORDER_ID, country="DE", reason="country_not_served")
+CANCELLED = ShipmentCancelled(order_id=ORDER_ID, country="DE")
 CONFIRMED = OrderConfirmed(order_id=ORDER_ID, confirmed_at=T0)
 
 
@@ -120,6 +125,17 @@ def test_a_declined_payment_releases_stock_then_rejects() -> None:
     assert run.state() is SagaState.REJECTED
 
 
+def test_a_cancelled_payment_answers_void_payment() -> None:
+    # the payment had nothing to void (it never started): that still completes the task
+    run = Run()
+    run.reply(RESERVED, AUTHORIZED)
+    assert run.reply(NOT_SERVED) == [VoidPayment(order_id=ORDER_ID)]
+    assert run.reply(PAYMENT_CANCELLED) == [ReleaseStock(order_id=ORDER_ID)]
+    assert run.reply(PAYMENT_CANCELLED) == []  # a repeated answer changes nothing
+    assert run.reply(RELEASED) == [RejectOrder(order_id=ORDER_ID, reason="country_not_served")]
+    assert run.saga.compensated[:2] == (Step.VOID_PAYMENT, Step.RELEASE_STOCK)
+
+
 def test_an_unserved_country_undoes_payment_before_stock() -> None:
     run = Run()
     run.reply(RESERVED, AUTHORIZED)
@@ -178,12 +194,13 @@ def test_a_late_success_after_the_saga_ended_is_undone_and_it_stays_rejected() -
     assert run.reply(VOIDED, RELEASED, order_rejected("timeout")) == []
 
 
-def test_a_late_shipment_cannot_be_undone_but_is_recorded() -> None:
+def test_a_shipment_scheduled_after_the_saga_gave_up_is_cancelled() -> None:
     run = Run(max_attempts=1)
     run.reply(RESERVED, AUTHORIZED)
     run.tick(10)
-    assert run.reply(SCHEDULED) == []
+    assert run.reply(SCHEDULED) == [CancelShipment(order_id=ORDER_ID)]
     assert Step.SCHEDULE_SHIPMENT in run.saga.late_successes
+    assert run.reply(CANCELLED, SCHEDULED) == []  # its answer and a duplicate change nothing
 
 
 def test_late_refusals_change_nothing() -> None:
@@ -210,8 +227,9 @@ def test_a_silent_confirmation_asks_the_order_to_reject_before_undoing_anything(
     assert run.tick(5) == []
     assert run.tick(6) == [RejectOrder(order_id=ORDER_ID, reason="timeout")]
     started = [e for e in run.events if isinstance(e, CompensationStarted)]
-    assert started[0].plan == ("reject_order", "void_payment", "release_stock")
-    assert run.reply(order_rejected("timeout")) == [VoidPayment(order_id=ORDER_ID)]
+    assert started[0].plan == ("reject_order", "cancel_shipment", "void_payment", "release_stock")
+    assert run.reply(order_rejected("timeout")) == [CancelShipment(order_id=ORDER_ID)]
+    assert run.reply(CANCELLED) == [VoidPayment(order_id=ORDER_ID)]
     assert run.reply(VOIDED) == [ReleaseStock(order_id=ORDER_ID)]
     assert run.reply(RELEASED) == []
     assert (run.state(), run.saga.reason) == (SagaState.REJECTED, "timeout")
@@ -230,21 +248,52 @@ def test_an_order_rejected_instead_of_confirmed_is_compensated() -> None:
     reject_first = [RejectOrder(order_id=ORDER_ID, reason="timeout")]
     assert run.reply(order_rejected("timeout")) == reject_first
     expired = OrderExpired(order_id=ORDER_ID, expired_at=T0)
-    assert run.reply(expired) == [VoidPayment(order_id=ORDER_ID)]
+    assert run.reply(expired) == [CancelShipment(order_id=ORDER_ID)]
 
 
-def test_a_compensation_that_never_answers_is_visible_then_resumes_on_its_reply() -> None:
+def test_a_compensation_that_never_answers_is_visible_and_retried_with_backoff() -> None:
     run = Run(max_attempts=2)
-    run.reply(RESERVED, DECLINED)
+    run.reply(RESERVED, DECLINED)  # at 1 s: ReleaseStock, due at 6 s
+    assert run.tick(5.9) == []
     assert run.tick(6) == [ReleaseStock(order_id=ORDER_ID)]
-    assert run.tick(11) == []
     assert run.state() is SagaState.COMPENSATION_FAILED
     assert run.saga.current_step is Step.RELEASE_STOCK
-    assert run.tick(999) == []
+    assert run.tick(15) == []  # the second attempt waits 2 step timeouts
+    assert run.tick(16) == [ReleaseStock(order_id=ORDER_ID)]
+    assert run.tick(35) == []  # the third 4
+    assert run.tick(36) == [ReleaseStock(order_id=ORDER_ID)]
+    failures = [e for e in run.events if type(e).__name__ == "CompensationFailed"]
+    assert len(failures) == 1  # recorded once per stuck task, not per re-send
     assert run.reply(RELEASED) == [RejectOrder(order_id=ORDER_ID, reason="over_credit")]
     assert run.state() is SagaState.COMPENSATING
     run.reply(order_rejected("over_credit"))
     assert run.state() is SagaState.REJECTED
+
+
+def test_the_backoff_stops_growing_at_its_cap() -> None:
+    run = Run()
+    run.reply(RESERVED, DECLINED)
+    for _ in range(12):
+        run.tick((run.saga.deadline - T0).total_seconds())  # type: ignore[operator]
+    assert run.saga.deadline - run.saga.history[-1].sent_at == 32 * STEP_TIMEOUT  # type: ignore[operator]
+
+
+def test_a_person_can_retry_a_failing_compensation_at_once() -> None:
+    run = Run()
+    run.reply(RESERVED, AUTHORIZED, NOT_SERVED)
+    run.tick(6)
+    run.tick(16)  # attempt 3 is now due only at 36 s
+    assert run.take(retry_now(run.saga, at(17))) == [VoidPayment(order_id=ORDER_ID)]
+    assert run.saga.deadline == at(22)
+    assert run.events[-1].cause == "retry requested"  # type: ignore[union-attr]
+    assert run.reply(VOIDED) == [ReleaseStock(order_id=ORDER_ID)]
+    with pytest.raises(NotStuck, match="is compensating, not compensation_failed"):
+        retry_now(run.saga, at(18))
+
+
+def test_only_a_stuck_saga_can_be_retried() -> None:
+    with pytest.raises(NotStuck, match="is running"):
+        retry_now(Run().saga, at(1))
 
 
 def test_transient_failures_are_retried_boundedly_then_compensated() -> None:
@@ -262,8 +311,8 @@ def test_transient_failures_are_retried_boundedly_then_compensated() -> None:
 
 
 @pytest.mark.parametrize(
-    "reply", [RESERVED, OUT_OF_STOCK, RELEASED, AUTHORIZED, DECLINED, VOIDED, SCHEDULED,
-              NOT_SERVED, CONFIRMED, order_rejected("timeout")],
+    "reply", [RESERVED, OUT_OF_STOCK, RELEASED, AUTHORIZED, DECLINED, VOIDED, PAYMENT_CANCELLED,
+              SCHEDULED, NOT_SERVED, CONFIRMED, order_rejected("timeout")],
 )
 def test_a_completed_saga_absorbs_everything(reply: Reply) -> None:
     run = confirming()

@@ -1,11 +1,13 @@
 """Stateful: the saga against the real participants' decisions, with messages
 delayed, reordered and duplicated (never lost), time passing and sends failing.
 
-Checked after every step: fold == state; attempts stay bounded; only steps that
-succeeded are ever undone, in reverse order; every late success is undone at once;
-terminal states absorb. At the end every message still on its way is delivered, and
-then everyone must agree: a completed saga's order is confirmed, reserved, paid and
-scheduled; a rejected one's order is rejected and holds no stock and no credit.
+Checked after every step: fold == state; a forward step's attempts stay bounded;
+only steps that succeeded are ever undone, in reverse order; every late success is
+undone at once; terminal states absorb. A person may retry a failing compensation.
+At the end every message still on its way is delivered, and then everyone must agree:
+a completed saga's order is confirmed, reserved, paid and scheduled; a rejected one's
+order is rejected, holds no stock and no credit, has no shipment scheduled, and every
+completed step that has an inverse was undone exactly once.
 """
 
 from collections.abc import Mapping
@@ -19,6 +21,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from domain.commands import (
     AuthorizePayment,
+    CancelShipment,
     ConfirmOrder,
     RejectOrder,
     ReleaseStock,
@@ -33,6 +36,7 @@ from domain.inventory import (
     ReservationStatus,
     Stock,
     StockAdded,
+    StockReleased,
     StockReserved,
     evolve_stock,
     fold_reservation,
@@ -47,6 +51,7 @@ from domain.payment import (
     PaymentDecision,
     PaymentEvent,
     PaymentStatus,
+    PaymentVoided,
     authorize,
     evolve_credit,
     fold_credit,
@@ -65,13 +70,27 @@ from domain.saga import (
     on_reply,
     on_tick,
     on_transient_failure,
+    retry_now,
     start_saga,
 )
-from domain.shipping import ShipmentStatus, ShippingEvent, fold_shipment, schedule
+from domain.shipping import (
+    ShipmentCancelled,
+    ShipmentScheduled,
+    ShipmentStatus,
+    ShippingEvent,
+    cancel,
+    fold_shipment,
+    schedule,
+)
 from tests.unit.domain.builders import CATALOG, T0, placed
 
-UNDOES = {ReleaseStock: Step.RESERVE_STOCK, VoidPayment: Step.AUTHORIZE_PAYMENT}
-SUCCESS = {StockReserved: Step.RESERVE_STOCK, PaymentAuthorized: Step.AUTHORIZE_PAYMENT}
+UNDOES = {ReleaseStock: Step.RESERVE_STOCK, VoidPayment: Step.AUTHORIZE_PAYMENT,
+          CancelShipment: Step.SCHEDULE_SHIPMENT}
+SUCCESS = {StockReserved: Step.RESERVE_STOCK, PaymentAuthorized: Step.AUTHORIZE_PAYMENT,
+           ShipmentScheduled: Step.SCHEDULE_SHIPMENT}
+# Each step with an inverse: the event that does it, and the event that undoes it.
+INVERSES = ((StockReserved, StockReleased), (PaymentAuthorized, PaymentVoided),
+            (ShipmentScheduled, ShipmentCancelled))
 ORDER_COMMANDS = (ConfirmOrder, RejectOrder)
 
 # What goes wrong for the order, if anything: one entry per failure path of the saga.
@@ -123,6 +142,8 @@ class World:
             case ScheduleShipment(country=country):
                 shipment = fold_shipment(self.shipment)
                 self.shipment += schedule(shipment, oid, country, CATALOG.served_countries)
+            case CancelShipment():
+                self.shipment += cancel(fold_shipment(self.shipment), oid)
             case ConfirmOrder():
                 self.order += confirm(order, now)
             case RejectOrder(reason=reason):
@@ -133,7 +154,8 @@ class World:
         streams: dict[type, list[Any]] = {
             ReserveStock: self.reservation, ReleaseStock: self.reservation,
             AuthorizePayment: self.payment, VoidPayment: self.payment,
-            ScheduleShipment: self.shipment, ConfirmOrder: self.order, RejectOrder: self.order,
+            ScheduleShipment: self.shipment, CancelShipment: self.shipment,
+            ConfirmOrder: self.order, RejectOrder: self.order,
         }
         events = streams[type(command)]
         last = events[-1] if events else None
@@ -237,6 +259,11 @@ class SagaMachine(RuleBasedStateMachine):
         self.now += timedelta(seconds=tenths / 10)
         self.take(on_tick(self.saga, self.now))
 
+    @precondition(lambda self: self.saga.state is SagaState.COMPENSATION_FAILED)
+    @rule()
+    def a_person_retries(self) -> None:
+        self.take(retry_now(self.saga, self.now))
+
     @rule(error=st.text(max_size=30), rarely=st.integers(0, 3))
     def a_send_fails(self, error: str, rarely: int) -> None:
         if rarely == 0 and self.saga.current_step is not None:
@@ -269,11 +296,21 @@ class SagaMachine(RuleBasedStateMachine):
             assert payment is not PaymentStatus.AUTHORIZED
             assert not any(stock.reserved for stock in self.world.stocks.values())
             assert not self.world.credit.held
+            assert fold_shipment(self.world.shipment).status is not ShipmentStatus.SCHEDULED
+            self.each_done_step_was_undone_once()
+
+    def each_done_step_was_undone_once(self) -> None:
+        happened = [*self.world.reservation, *self.world.payment, *self.world.shipment]
+        for done, undone in INVERSES:
+            dones = sum(isinstance(event, done) for event in happened)
+            undos = sum(isinstance(event, undone) and _undid_something(event) for event in happened)
+            assert undos == dones, f"{done.__name__} x{dones}, {undone.__name__} x{undos}"
 
     @invariant()
     def fold_rebuilds_the_state_and_attempts_stay_bounded(self) -> None:
         assert self.saga.version == len(self.events)
-        assert self.saga.attempts <= self.max_attempts
+        if self.saga.state is SagaState.RUNNING:  # a compensation is never given up
+            assert self.saga.attempts <= self.max_attempts
 
     @invariant()
     def compensations_run_in_reverse_and_end_with_one_rejection(self) -> None:
@@ -297,6 +334,11 @@ class SagaMachine(RuleBasedStateMachine):
             hypothesis.event("compensation_failed visited")
         if self.saga.failed_step is Step.CONFIRM_ORDER:
             hypothesis.event("confirm_order failed")
+
+
+def _undid_something(event: object) -> bool:
+    """A shipment cancelled before it was scheduled undoes nothing (it only closes it)."""
+    return not isinstance(event, ShipmentCancelled) or event.country is not None
 
 
 def _late(before: Saga, step: Step) -> bool:
