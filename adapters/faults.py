@@ -4,6 +4,10 @@
   it reaches <point>.
 - `ORDERFLOW_FAULT_COMMIT=<probability>:<max>`: a SQLite COMMIT fails (the transaction
   is rolled back) with that probability, at most <max> times in this process.
+- `ORDERFLOW_FAULT_FAIL=<step>:<n>[,<step>:<n>...]`: the handler of that compensation
+  step (release_stock, void_payment, cancel_shipment) fails with a store error the first
+  n times it runs for each order, then works: a consumer retries a store error 5 times
+  after its batch's first try, so n = 6 sends the message to the DLQ once.
 - `ORDERFLOW_FAULT_CLOCK_FILE=<path>`: the service's clock runs ahead of the wall clock
   by the seconds written in that file (none or empty: 0), so a test moves time on when
   its premise holds — "answered before the deadline" by construction, not by a race.
@@ -60,6 +64,38 @@ def commit_fails() -> bool:
         _commit_failures[0] += 1
         logger.error("fault injected: commit failure %d of %d", _commit_failures[0], spec[1])
     return True
+
+
+@cache
+def _store_error() -> type[Exception]:
+    from sqlalchemy.exc import DBAPIError  # here: the CLI imports this module at start-up
+
+    class InjectedStoreError(DBAPIError):
+        """A store error on a store that still answers, as a failing compensation sees it."""
+
+    return InjectedStoreError
+
+
+@cache
+def _fail_spec() -> dict[str, int]:
+    spec = os.environ.get("ORDERFLOW_FAULT_FAIL", "")
+    pairs = (part.partition(":") for part in spec.split(",") if part)
+    return {step: int(count or 1) for step, _, count in pairs}
+
+
+def fail(step: str, order_id: str) -> None:
+    """Raise a store error (a DBAPIError) for the first n runs of `step` for this order."""
+    most = _fail_spec().get(step)
+    if most is None:
+        return
+    key = f"fail:{step}:{order_id}"
+    with _lock:
+        _hits[key] = _hits.get(key, 0) + 1
+        hit = _hits[key]
+    if hit <= most:
+        logger.error("fault injected: %s of order %s fails (%d of %d)", step, order_id, hit,
+                     most)
+        raise _store_error()(f"-- {step}", None, RuntimeError(f"injected {step} failure"))
 
 
 def skewed(clock: Callable[[], datetime]) -> Callable[[], datetime]:

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from adapters import notices as n
 from domain import commands as c
 from domain import inventory_events as inv
 from domain import order_events as o
@@ -64,6 +65,8 @@ _TABLE: list[tuple[type, str, str | None]] = [
     (s.LateSuccess, "saga.late-success.v1", "sagas"),
     (s.SagaCompleted, "saga.completed.v1", "sagas"),
     (s.SagaRejected, "saga.rejected.v1", "sagas"),
+    (n.MessageDeadLettered, "system.message-dead-lettered.v1", n.NOTICES_TOPIC),
+    (n.DeadLetterRedriven, "system.dead-letter-redriven.v1", n.NOTICES_TOPIC),
     (c.ReserveStock, "inventory.reserve-stock.v1", "inventory.commands"),
     (c.ReleaseStock, "inventory.release-stock.v1", "inventory.commands"),
     (c.AuthorizePayment, "payment.authorize.v1", "payments.commands"),

@@ -15,9 +15,11 @@ from sqlalchemy import Connection
 
 from adapters.codec import Envelope
 from adapters.kafka.consumer import Incoming, Unhandleable
+from adapters.notices import NOTICES_TOPIC
 from domain.ids import validate_order_id
 from projections import (
     credit_view,
+    dead_letter_view,
     order_view,
     saga_view,
     shipment_view,
@@ -30,7 +32,7 @@ from projections.upsert import insert_new
 View = Callable[[Connection, Envelope], None]
 VIEWS: dict[type, View] = {**order_view.HANDLERS, **stock_view.HANDLERS,
                            **credit_view.HANDLERS, **shipment_view.HANDLERS,
-                           **saga_view.HANDLERS}
+                           **saga_view.HANDLERS, **dead_letter_view.HANDLERS}
 # Event topics (base names) and the service that emits on each.
 SERVICES = {"orders": "order", "inventory": "inventory", "payments": "payment",
             "shipping": "shipping"}
@@ -46,7 +48,7 @@ class Projector:
     def topics(self) -> list[str]:
         """Every event topic, the saga topic and the command topics: the timeline of an
         orchestrated order shows the commands between the replies."""
-        bases = [*SERVICES, "sagas", *(f"{base}.commands" for base in SERVICES)]
+        bases = [*SERVICES, "sagas", NOTICES_TOPIC, *(f"{base}.commands" for base in SERVICES)]
         return [self.topic_prefix + base for base in bases]
 
     def handle(self, connection: Connection, incoming: Incoming) -> None:
@@ -75,6 +77,8 @@ class Projector:
         base = topic.removeprefix(self.topic_prefix)
         if base.endswith(".commands") or base == "sagas":
             return "orchestrator"
+        if base == NOTICES_TOPIC:
+            return "dlq"
         return SERVICES.get(base, base)
 
 

@@ -1,8 +1,10 @@
 """Queries over the read models, for the CLI. Read-only; table names come from an allow-list.
 
-An order's shown status is its order_view status, unless its saga has a compensation
-failing: then it is `compensation_failed` until the compensation gets through, so
-`status` and `list` say what `sagas list` says.
+An order's shown status is its order_view status, unless a compensation of it is
+failing: its saga says so (orchestration, until the compensation gets through), or a
+message that asked a service to undo something for it waits in a DLQ and that service
+has not undone anything for it since (see dead_letter_view.py). Then it is
+`compensation_failed`, in `status` and `list` alike.
 """
 
 from __future__ import annotations
@@ -16,12 +18,26 @@ from sqlalchemy import Connection, Engine
 from adapters.sql.engine import READONLY
 from domain.errors import OrderflowError
 from domain.saga_events import SagaState
-from projections.tables import READ_MODELS, order_timeline, order_view, saga_view
+from projections.dead_letter_view import UNDONE
+from projections.tables import (
+    READ_MODELS,
+    dead_letter_view,
+    order_timeline,
+    order_view,
+    saga_view,
+)
 
 Row = dict[str, Any]
 MAX_ROWS = 10_000
 STUCK = SagaState.COMPENSATION_FAILED.value
-_shown_status = sa.case((saga_view.c.state == STUCK, STUCK), else_=order_view.c.status)
+_undone = sa.exists().where(order_timeline.c.order_id == dead_letter_view.c.order_id,
+                            order_timeline.c.service == dead_letter_view.c.service,
+                            order_timeline.c.type.in_(UNDONE))
+_undo_waits = sa.exists().where(dead_letter_view.c.order_id == order_view.c.order_id,
+                                dead_letter_view.c.compensation.is_(True),
+                                dead_letter_view.c.redriven_at.is_(None), ~_undone)
+_shown_status = sa.case((saga_view.c.state == STUCK, STUCK), (_undo_waits, STUCK),
+                        else_=order_view.c.status)
 
 
 class NoSuchOrder(OrderflowError):

@@ -98,8 +98,26 @@ saga_view = sa.Table(
     sa.Column("updated_at", Stamp, nullable=False),
 )
 
+# Dead letters, from the notices on `dead-letters` (0008): one row per dead letter.
+dead_letter_view = sa.Table(
+    "dead_letter_view", metadata,
+    sa.Column("dead_letter_id", Id, primary_key=True),
+    sa.Column("order_id", Id, index=True),
+    sa.Column("group_id", Id),
+    sa.Column("service", sa.String(20)),  # the group's service: who owes the undo
+    sa.Column("topic", Id),
+    sa.Column("partition", sa.Integer),
+    sa.Column("offset", sa.BigInteger),
+    sa.Column("message_type", sa.String(100)),
+    sa.Column("compensation", sa.Boolean),  # the message asked its service to undo a step
+    sa.Column("error", Id),
+    sa.Column("dead_lettered_at", Stamp),
+    sa.Column("redriven_at", Stamp),
+)
+
 READ_MODELS: dict[str, sa.Table] = {t.name: t for t in (
-    order_view, order_timeline, stock_view, credit_view, shipment_view, saga_view)}
+    order_view, order_timeline, stock_view, credit_view, shipment_view, saga_view,
+    dead_letter_view)}
 ALL_TABLES = (*READ_MODELS.values(), projected_events)
 
 

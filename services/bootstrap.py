@@ -132,7 +132,8 @@ class Orderflow:
                                bootstrap=self.settings.bootstrap_servers,
                                group=self.group(plan.name), topics=plan.topics,
                                handler=plan.handler, wants=plan.wants,
-                               batch_handler=plan.batch_handler, name=plan.name)
+                               batch_handler=plan.batch_handler, name=plan.name,
+                               notices=self.settings.topic_prefix)
 
     def read_models(self) -> ReadModels:
         from projections.read_models import ReadModels

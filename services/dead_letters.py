@@ -35,12 +35,14 @@ from sqlalchemy import Connection, Engine
 
 from adapters.codec import DecodeError, Envelope, decode
 from adapters.kafka.topics import COMMAND_TOPICS, DLQ_SUFFIX, EVENT_TOPICS
+from adapters.notices import DeadLetterRedriven
 from adapters.sql import dead_letters as stored
-from adapters.sql.dead_letters import DEAD_LETTER, Letter
+from adapters.sql.dead_letters import DEAD_LETTER, Letter, notice_row
 from adapters.sql.engine import READONLY
 from adapters.sql.event_store import headers_text
 from adapters.sql.transaction import write
 from domain.errors import OrderflowError
+from domain.ids import InvalidIdentifier, validate_order_id
 from services.clock import Clock
 
 ID_PATTERN = re.compile(r"^[0-9a-fA-F-]{4,36}$")  # a message id, or its first characters
@@ -165,12 +167,21 @@ class DeadLetters:
                 raise RedriveRefused(f"{_short(letter)} is not quarantined any more"
                                      " (the relay has it)")
             return Redriven(letter, None)
-        copy = _copy(letter, stored.value(connection, letter.row), now)
+        value = stored.value(connection, letter.row)
+        copy = _copy(letter, value, now)
         if not stored.mark_redriven(connection, letter.row, now):
             raise RedriveRefused(f"dead letter {_short(letter)} was already redriven at"
                                  f" {letter.redriven_at or 'this moment'}; a copy that failed"
                                  " again is a dead letter of its own")
-        return Redriven(letter, stored.enqueue(connection, copy))
+        queued = stored.enqueue(connection, copy)
+        stored.enqueue(connection, self._notice(letter, decode(value)))
+        return Redriven(letter, queued)
+
+    def _notice(self, letter: Letter, envelope: Envelope) -> dict[str, Any]:
+        """Tells the read models the dead letter went back (see adapters/notices.py)."""
+        redriven = DeadLetterRedriven(dead_letter_id=letter.message_id,
+                                      order_id=_order_of(letter))
+        return notice_row(redriven, self.prefix, self.clock(), envelope)
 
 
 _SOURCES = EVENT_TOPICS + COMMAND_TOPICS
@@ -205,6 +216,13 @@ def _copy(letter: Letter, value: bytes | None, now: str) -> dict[str, Any]:
     return {"message_id": _message_id(envelope, letter), "topic": letter.source_topic,
             "key": _original_key(letter), "value": value,
             "headers": orjson.dumps(headers).decode(), "created_at": now}
+
+
+def _order_of(letter: Letter) -> str | None:
+    try:
+        return None if letter.order_id is None else validate_order_id(letter.order_id)
+    except InvalidIdentifier:
+        return None
 
 
 def _original_key(letter: Letter) -> str:

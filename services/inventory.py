@@ -77,6 +77,7 @@ class Inventory:
                         caused_by(cause, self.clock, facts), reservation_stream(order_id))
 
     def release(self, connection: Connection, cause: Envelope, order_id: str) -> None:
+        faults.fail("release_stock", order_id)
         reservation = self.store.state(connection, reservation_stream(order_id),
                                        Reservation(), evolve_reservation)
         stocks = self._stocks(connection, [line.sku for line in reservation.lines])

@@ -79,6 +79,7 @@ class Payment:
     def void(self, connection: Connection, cause: Envelope, order_id: str) -> None:
         """Void an authorisation, or cancel one that has not happened yet (so a late
         StockReserved after the order expired authorises nothing)."""
+        faults.fail("void_payment", order_id)
         payment = self.store.state(connection, payment_stream(order_id), Payment_(),
                                    evolve_payment)
         credit = self.store.state(connection, credit_stream(payment.customer_id), Credit(),

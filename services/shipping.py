@@ -65,6 +65,7 @@ class Shipping:
         self._append(connection, cause, order_id, shipment, events)
 
     def cancel(self, connection: Connection, cause: Envelope, order_id: str) -> None:
+        faults.fail("cancel_shipment", order_id)
         shipment = self._shipment(connection, order_id)
         self._append(connection, cause, order_id, shipment, cancel(shipment, order_id))
         faults.point("compensation")

@@ -123,8 +123,9 @@ class ConsumerRuntime:
                  handler: Handler, wants: Interest = everything,
                  batch_handler: BatchHandler | None = None, batch_size: int = 500,
                  name: str = "consumer", client_overrides: dict[str, Any] | None = None,
-                 rejoin_deadline: float = REJOIN_DEADLINE) -> None:
+                 rejoin_deadline: float = REJOIN_DEADLINE, notices: str | None = None) -> None:
         self.engine, self.group, self.topics = engine, group, list(topics)
+        self.notices = notices  # topic prefix of the dead-letter notices; None: none
         self.handler, self.wants, self.batch_size, self.name = handler, wants, batch_size, name
         self.batch_handler = batch_handler or self._one_after_another
         self._client_config = {
@@ -274,7 +275,8 @@ class ConsumerRuntime:
                   pairs: list[tuple[Message, Incoming | Exception]]) -> None:
         """The whole batch straight in the transaction, dedupe and bookkeeping set-wise."""
         wanted = [i for _, i in pairs if isinstance(i, Incoming) and self.wants(i.envelope)]
-        letters = [dead_letter(self.group, m, i) for m, i in pairs if isinstance(i, Exception)]
+        letters = [dead_letter(self.group, m, i, notices=self.notices)
+                   for m, i in pairs if isinstance(i, Exception)]
         seen = tracking.already_processed(connection, self.group,
                                           [i.envelope.event_id for i in wanted]
                                           + [letter.message_id for letter in letters])
@@ -283,7 +285,7 @@ class ConsumerRuntime:
         self._handle_together(connection, todo)
         letters = [letter for letter in letters if letter.message_id not in seen]
         if letters:
-            connection.execute(outbox.insert(), [letter.row for letter in letters])
+            connection.execute(outbox.insert(), [row for letter in letters for row in letter.rows])
         tracking.mark_processed(connection, self.group,
                                 [i.envelope.event_id for i in todo]
                                 + [letter.message_id for letter in letters])
@@ -345,11 +347,11 @@ class ConsumerRuntime:
 
     def _dead_letter(self, connection: Connection, message: Message, error: BaseException,
                      item: Incoming | None) -> None:
-        order = item.envelope.correlation_id if item is not None else None
-        letter = dead_letter(self.group, message, error, order)
+        letter = dead_letter(self.group, message, error, item.envelope if item else None,
+                             self.notices)
         if tracking.already_processed(connection, self.group, [letter.message_id]):
             return
-        connection.execute(outbox.insert(), [letter.row])
+        connection.execute(outbox.insert(), letter.rows)
         tracking.mark_processed(connection, self.group, [letter.message_id])
 
     def _rewind(self, records: list[Message]) -> None:

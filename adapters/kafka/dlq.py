@@ -9,6 +9,9 @@ and recorded as processed, so a record read again (a replay, a rebalance) is
 dead-lettered once per group. It keeps the original key (the order id), so one order's
 dead letters stay in order; a key that is not text goes as hex, and the exact bytes
 always travel in the `original_key_hex` header.
+
+With a notices topic, the same transaction also queues a `MessageDeadLettered` notice
+(adapters/notices.py) for the read models.
 """
 
 from __future__ import annotations
@@ -22,7 +25,11 @@ from typing import Any
 import orjson
 from confluent_kafka import Message
 
+from adapters.codec import Envelope
 from adapters.kafka.topics import DLQ_SUFFIX
+from adapters.notices import MessageDeadLettered, short
+from adapters.sql.dead_letters import notice_row
+from domain.ids import InvalidIdentifier, validate_order_id
 
 logger = logging.getLogger(__name__)
 _NAMESPACE = uuid.UUID("0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9")
@@ -35,15 +42,18 @@ def dlq_topic(topic: str) -> str:
 @dataclass(frozen=True)
 class DeadLetter:
     message_id: str
-    row: dict[str, Any]  # an outbox row for `<topic>.dlq`
+    rows: list[dict[str, Any]]  # outbox rows: for `<topic>.dlq`, then the notice if any
 
 
 def dead_letter(group: str, message: Message, error: BaseException,
-                order_id: str | None = None) -> DeadLetter:
+                item: Envelope | None = None, notices: str | None = None) -> DeadLetter:
+    """The dead letter of a record, and its notice when `notices` names the prefix of
+    the notices topic (None: no notice, e.g. a rebuild's replay)."""
     topic, partition, offset = message.topic(), message.partition(), message.offset()
     where = f"{topic}[{partition}]@{offset}"
     message_id = str(uuid.uuid5(_NAMESPACE, f"{group}\n{where}"))
-    now = datetime.now(UTC).isoformat()
+    order_id = item.correlation_id if item is not None else None
+    now = datetime.now(UTC)
     logger.warning("dead letter %s (group %s, order %s): %s: %s", where, group,
                    order_id or "?", type(error).__name__, str(error)[:300])
     headers = [("event_id", message_id), ("original_topic", topic),
@@ -51,11 +61,24 @@ def dead_letter(group: str, message: Message, error: BaseException,
                ("original_key_hex", (message.key() or b"").hex()),
                ("error_type", type(error).__name__), ("error", str(error)[:2000]),
                ("consumer_group", group), ("correlation_id", order_id or ""),
-               ("failed_at", now)]
+               ("failed_at", now.isoformat())]
     row = {"message_id": message_id, "topic": dlq_topic(topic), "key": _text_key(message.key()),
            "value": message.value(), "headers": orjson.dumps(headers).decode(),
-           "created_at": now}
-    return DeadLetter(message_id, row)
+           "created_at": now.isoformat()}
+    if notices is None:
+        return DeadLetter(message_id, [row])
+    notice = MessageDeadLettered(
+        dead_letter_id=message_id, order_id=_order_id(order_id), group=group, topic=topic,
+        partition=partition, offset=offset, message_type=item.type if item else None,
+        error=short(f"{type(error).__name__}: {error}"))
+    return DeadLetter(message_id, [row, notice_row(notice, notices, now, item)])
+
+
+def _order_id(text: str | None) -> str | None:
+    try:
+        return None if text is None else validate_order_id(text)
+    except InvalidIdentifier:
+        return None
 
 
 def _text_key(key: bytes | None) -> str:

@@ -14,7 +14,8 @@ _MAX = {"max.message.bytes": str(2 * 1024 * 1024)}
 _KEEP_FOREVER = {"retention.ms": "-1", "cleanup.policy": "delete", **_MAX}  # replayable
 _COMMANDS = {"retention.ms": str(7 * 24 * 3600 * 1000), **_MAX}
 
-EVENT_TOPICS = ("orders", "inventory", "payments", "shipping", "sagas")
+# `dead-letters` carries notices of dead letters for the read models (adapters/notices.py).
+EVENT_TOPICS = ("orders", "inventory", "payments", "shipping", "sagas", "dead-letters")
 COMMAND_TOPICS = ("orders.commands", "inventory.commands", "payments.commands",
                   "shipping.commands")
 

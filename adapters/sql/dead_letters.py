@@ -14,20 +14,26 @@ SQLite writers are serialised by BEGIN IMMEDIATE) and writes nothing.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Connection
 
+from adapters.codec import Envelope, envelope_for
 from adapters.kafka.topics import DLQ_SUFFIX
+from adapters.notices import DeadLetterRedriven, MessageDeadLettered
+from adapters.sql.event_store import outbox_row
 from adapters.sql.tables import outbox
 
 DEAD_LETTER = "dead letter"
 QUARANTINED = "quarantined"
 
+_NOTICES = uuid.UUID("6d1c1a52-29a4-4f4e-9a0e-3b8f0c5d7e21")  # notice ids from letter ids
 _IS_DEAD_LETTER = outbox.c.topic.like(f"%{DLQ_SUFFIX}")
 # what `dlq list` shows: every dead letter, every quarantined row, and the quarantined
 # rows already redriven (their redriven_at says so once quarantined_at is cleared)
@@ -160,3 +166,16 @@ def _refusal(last_error: str) -> tuple[str, str]:
 
 def _int(text: str | None) -> int | None:
     return int(text) if text is not None and text.lstrip("-").isdigit() else None
+
+
+def notice_row(notice: MessageDeadLettered | DeadLetterRedriven, prefix: str, now: datetime,
+               item: Envelope | None = None) -> dict[str, Any]:
+    """The outbox row of a notice: keyed by the order (or the dead letter), so an order's
+    notices stay in order; its id derives from the dead letter's, so a copy is a no-op."""
+    kind = type(notice).__name__
+    envelope = envelope_for(
+        notice, event_id=str(uuid.uuid5(_NOTICES, f"{kind}\n{notice.dead_letter_id}")),
+        aggregate_id=notice.dead_letter_id, aggregate_version=0, occurred_at=now,
+        correlation_id=notice.order_id or notice.dead_letter_id,
+        causation_id=item.event_id if item else None, flow=item.flow if item else None)
+    return outbox_row(envelope, prefix)

@@ -182,11 +182,16 @@ class EventStore:
                             order=context.order)
 
     def _outbox_row(self, envelope: Envelope) -> dict[str, Any]:
-        topic = registration(envelope.body).topic
-        return {"message_id": envelope.event_id, "topic": f"{self.topic_prefix}{topic}",
-                "key": message_key(envelope), "value": encode(envelope),
-                "headers": orjson.dumps(headers_text(envelope)).decode(),
-                "created_at": envelope.occurred_at.isoformat()}
+        return outbox_row(envelope, self.topic_prefix)
+
+
+def outbox_row(envelope: Envelope, topic_prefix: str) -> dict[str, Any]:
+    """The outbox row that publishes an envelope on its registered topic."""
+    topic = registration(envelope.body).topic
+    return {"message_id": envelope.event_id, "topic": f"{topic_prefix}{topic}",
+            "key": message_key(envelope), "value": encode(envelope),
+            "headers": orjson.dumps(headers_text(envelope)).decode(),
+            "created_at": envelope.occurred_at.isoformat()}
 
 
 def message_key(envelope: Envelope) -> str:

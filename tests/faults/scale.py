@@ -36,6 +36,7 @@ class Scale:
     away_backlog: int  # scenario 10: outbox rows (at least) waiting for the broker
     away_seconds: float  # scenario 10: how long the broker stays away (at least)
     away_poison: int  # scenario 10: copies of each poison kind per topic
+    compensation_orders: int  # scenario 11: orders per failing compensation and flow
     retention_orders: int  # scenario 12
     retention_hours: float  # scenario 12: ORDERFLOW_RETENTION_HOURS of every process
     retention_window: float  # scenario 12: seconds over which the orders are placed
@@ -48,7 +49,8 @@ SMALL = Scale("small", crash_orders=60, crash_kills=3, kill_interval=(1.0, 2.5),
               broker_pauses=1, pause_seconds=3.0, scale_orders=60, scale_moves=3,
               scale_interval=(1.5, 3.0), store_orders=40, pg_restarts=1, pg_terminations=3,
               commit_chance=0.1, commit_most=1, commit_failures=4, away_orders=40,
-              away_backlog=40, away_seconds=5.0, away_poison=1, retention_orders=150,
+              away_backlog=40, away_seconds=5.0, away_poison=1, compensation_orders=2,
+              retention_orders=150,
               retention_hours=0.002, retention_window=20.0, settle_timeout=120.0,
               test_timeout=240.0)
 FULL = Scale("full", crash_orders=1000, crash_kills=20, kill_interval=(1.0, 5.0),
@@ -57,7 +59,8 @@ FULL = Scale("full", crash_orders=1000, crash_kills=20, kill_interval=(1.0, 5.0)
              broker_pauses=3, pause_seconds=10.0, scale_orders=1000, scale_moves=12,
              scale_interval=(2.0, 5.0), store_orders=1000, pg_restarts=3, pg_terminations=10,
              commit_chance=0.02, commit_most=4, commit_failures=20, away_orders=1000,
-             away_backlog=500, away_seconds=20.0, away_poison=5, retention_orders=3000,
+             away_backlog=500, away_seconds=20.0, away_poison=5, compensation_orders=50,
+             retention_orders=3000,
              retention_hours=0.002, retention_window=200.0, settle_timeout=600.0,
              test_timeout=1500.0)
 

@@ -69,21 +69,20 @@ def high_watermarks(bootstrap_servers: str, topics: list[str]) -> dict[str, int]
 
 @contextmanager
 def live_projector(app: Orderflow) -> Iterator[None]:
-    """The projector consuming in the background, as `orderflow run projector` does."""
+    """The projector consuming in the background, and its relay publishing its dead
+    letters and their notices, as `orderflow run projector` does."""
     stop = threading.Event()
-    runtime = app.consumer(app.plan("projector"))
-    thread = threading.Thread(target=runtime.run, args=(stop,), daemon=True)
-    thread.start()
+    runtime, relay = app.consumer(app.plan("projector")), app.relay("projector")
+    threads = [threading.Thread(target=loop, args=(stop,), daemon=True)
+               for loop in (runtime.run, relay.run)]
+    for thread in threads:
+        thread.start()
     try:
         yield
     finally:
         stop.set()
-        thread.join(30)
-    relay = app.relay("projector")  # its dead letters go out as `run projector`'s relay does
-    try:
-        while relay.publish_pending():
-            pass
-    finally:
+        for thread in threads:
+            thread.join(30)
         relay.close()
 
 
@@ -93,6 +92,8 @@ def project_live(app: Orderflow, expected_rows: int) -> None:
     with live_projector(app):
         wait_until(lambda: dict(models.tables())["order_timeline"] == expected_rows, 60,
                    f"{expected_rows} timeline rows")
+        wait_until(lambda: dict(models.tables())["dead_letter_view"] == 1, 60,
+                   "the notice of the poison record's dead letter")
         with pytest.raises(RebuildError, match="stop the projector"):
             rebuild(app.store("projector"), settings.bootstrap_servers, settings.topic_prefix,
                     app.group("projector"))
@@ -121,7 +122,8 @@ def test_live_projection_then_an_identical_rebuild(app: Orderflow) -> None:
                       app.group("projector"))
     after = high_watermarks(settings.bootstrap_servers, [*sources, app.topic("orders.dlq")])
 
-    assert figures["events"] == len(records) + 1  # the poison record is dead-lettered again
+    # the poison record (dead-lettered again) and the live projector's notice of its dead letter
+    assert figures["events"] == len(records) + 2
     assert dump(engine) == live
     assert {t: after[t] for t in sources} == {t: before[t] for t in sources}
     assert after[app.topic("orders.dlq")] == before[app.topic("orders.dlq")] + 1

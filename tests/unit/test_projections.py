@@ -162,10 +162,12 @@ def test_batches_of_any_size_and_mix_give_the_same_tables(seed: int) -> None:
 
 def test_topics_and_services() -> None:
     assert PROJECTOR.topics == [
-        "t.orders", "t.inventory", "t.payments", "t.shipping", "t.sagas", "t.orders.commands",
-        "t.inventory.commands", "t.payments.commands", "t.shipping.commands"]
-    assert [PROJECTOR.service_of(t) for t in ("t.orders", "t.payments", "t.inventory.commands")
-            ] == ["order", "payment", "orchestrator"]
+        "t.orders", "t.inventory", "t.payments", "t.shipping", "t.sagas", "t.dead-letters",
+        "t.orders.commands", "t.inventory.commands", "t.payments.commands",
+        "t.shipping.commands"]
+    assert [PROJECTOR.service_of(t) for t in ("t.orders", "t.payments", "t.inventory.commands",
+                                              "t.dead-letters")
+            ] == ["order", "payment", "orchestrator", "dlq"]
 
 
 def test_a_timeline_row_numbered_concurrently_is_a_retryable_conflict() -> None:

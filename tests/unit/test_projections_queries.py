@@ -41,7 +41,8 @@ def test_an_unknown_order_is_none_and_has_no_timeline(models: ReadModels) -> Non
 
 def test_tables_counts_the_rows_of_every_read_model(models: ReadModels) -> None:
     assert dict(models.tables()) == {"order_view": 2, "order_timeline": 9, "stock_view": 1,
-                                     "credit_view": 1, "shipment_view": 1, "saga_view": 0}
+                                     "credit_view": 1, "shipment_view": 1, "saga_view": 0,
+                                     "dead_letter_view": 0}
 
 
 def test_inspect_returns_columns_and_rows_in_key_order(models: ReadModels) -> None:

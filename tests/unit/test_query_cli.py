@@ -130,7 +130,7 @@ def test_bad_input_is_one_line_a_non_zero_exit_and_writes_nothing(
     assert needle in one_line_error(argv, code, capsys)
     assert json.loads(ok(["tables", "--json"], capsys)) == {
         "order_view": 2, "order_timeline": 8, "stock_view": 1, "credit_view": 1,
-        "shipment_view": 1, "saga_view": 0}
+        "shipment_view": 1, "saga_view": 0, "dead_letter_view": 0}
 
 
 def test_bad_input_before_any_store_exists_creates_nothing(
