@@ -16,7 +16,7 @@ import typer
 
 from cli.compare import compare_with_progress, render, report
 from cli.context import app_of
-from cli.output import console, table
+from cli.output import console, short_id, table
 from cli.run import say_restart
 from domain.order_events import Channel
 
@@ -78,7 +78,7 @@ def _run(orderflow: Orderflow, supervisor: Supervisor, orders: int) -> None:
 
 def _status_row(orderflow: Orderflow, order_id: str) -> list[object]:
     row = orderflow.read_models().order(order_id) or {}
-    return [order_id, row.get("flow"), row.get("status"), row.get("reason"),
+    return [short_id(order_id), row.get("flow"), row.get("status"), row.get("reason"),
             row.get("customer_id")]
 
 

@@ -44,6 +44,10 @@ class NoSuchOrder(OrderflowError):
     """No order with this id in the read models (not placed, or not projected yet)."""
 
 
+class AmbiguousOrder(OrderflowError):
+    """A short order id that several orders start with."""
+
+
 class UnknownTable(OrderflowError):
     """A table name outside the read models' allow-list."""
 
@@ -51,6 +55,22 @@ class UnknownTable(OrderflowError):
 class ReadModels:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+
+    def resolve(self, ref: str) -> str:
+        """The full id of the one order whose id starts with `ref` (a whole id is returned
+        as it is, known or not: the command then says it has no such order)."""
+        if len(ref) == 36:
+            return ref
+        query = (sa.select(order_view.c.order_id).where(order_view.c.order_id.startswith(ref))
+                 .order_by(order_view.c.order_id).limit(3))
+        with self._reading() as connection:
+            found = list(connection.execute(query).scalars())
+        if not found:
+            raise NoSuchOrder(f"no order whose id starts with {ref} (yet)")
+        if len(found) > 1:
+            raise AmbiguousOrder(f"{ref} is the start of several orders ({', '.join(found[:2])}"
+                                 f"{', ...' if len(found) > 2 else ''}): give more of the id")
+        return str(found[0])
 
     def order(self, order_id: str) -> Row | None:
         query = _orders().where(order_view.c.order_id == order_id)
