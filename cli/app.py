@@ -29,6 +29,7 @@ from cli import (
     run,
     sagas,
     stock,
+    tail,
     topics,
     tutorial,
 )
@@ -53,6 +54,7 @@ app.command("up")(run.up)
 app.command("status")(queries.status)
 app.command("list")(queries.list_)
 app.command("trace")(queries.trace)
+app.command("tail")(tail.tail)
 app.command("tables")(queries.tables)
 app.command("inspect")(queries.inspect)
 app.add_typer(projections.app, name="projections")

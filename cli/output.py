@@ -40,6 +40,7 @@ def err_console() -> Console:
 
 
 def emit_json(document: Any) -> None:
+    """One JSON document on one line (`tail --json` prints a stream of them)."""
     sys.stdout.write(json.dumps(document, default=str, sort_keys=True) + "\n")
     sys.stdout.flush()
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from adapters.kafka.admin import TopicReport
     from adapters.kafka.broker import LocalBroker
     from adapters.kafka.consumer import ConsumerRuntime
+    from adapters.kafka.tail import Seen
     from adapters.relay import OutboxRelay
     from adapters.sql.event_store import EventStore
     from adapters.sql.retention import Pruned
@@ -238,6 +239,15 @@ class Orderflow:
         return tutorial.listen(self.settings.bootstrap_servers, self.topic("orders"),
                                listen_status, from_beginning=from_beginning,
                                idle_timeout=timeout)
+
+    def tail(self, from_beginning: bool, timeout: float) -> Iterator[Seen]:
+        """Every message on every topic of this run, decoded, as it arrives."""
+        from adapters.kafka.tail import tail
+        from adapters.kafka.topics import topic_specs
+        self.require_broker()
+        topics = [spec.name for spec in topic_specs(self.settings.topic_prefix)]
+        return tail(self.settings.bootstrap_servers, topics, self.settings.topic_prefix,
+                    from_beginning=from_beginning, idle_timeout=timeout)
 
     def close(self) -> None:
         for engine in self._engines.values():

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, Message, Producer
 
-from adapters.kafka.admin import create_topics, quiet_client_config, watermarks
+from adapters.kafka.admin import create_topics, quiet_client_config
 from adapters.kafka.errors import KafkaClientError
+from adapters.kafka.reading import assigned_consumer, messages
 from adapters.kafka.topics import EVENT_PARTITIONS, TopicSpec
 
 logger = logging.getLogger(__name__)
@@ -34,10 +33,10 @@ def run_tutorial(bootstrap: str, topic: str, listen_status: str = "created",
                  timeout: float = 30.0) -> Iterator[str]:
     """Create the topic, produce the tutorial's event, and yield the lines the listener prints."""
     create_topics(bootstrap, [TopicSpec(topic, EVENT_PARTITIONS)])
-    consumer = _assigned_consumer(bootstrap, topic, from_beginning=False)
+    consumer = assigned_consumer(bootstrap, [topic], from_beginning=False, who="tutorial")
     try:
         partition, offset = _produce_one(bootstrap, topic, TUTORIAL_KEY, TUTORIAL_VALUE)
-        for message in _messages(consumer, idle_timeout=timeout):
+        for message in messages(consumer, idle_timeout=timeout):
             line = _matching_line(message, listen_status)
             if line is not None:
                 yield line
@@ -52,13 +51,14 @@ def listen(bootstrap: str, topic: str, listen_status: str, *, from_beginning: bo
            idle_timeout: float) -> Iterator[str]:
     """Assign now (nothing produced after this returns is missed), then yield one line per
     matching record until `idle_timeout` seconds pass without records."""
-    consumer = _assigned_consumer(bootstrap, topic, from_beginning=from_beginning)
+    consumer = assigned_consumer(bootstrap, [topic], from_beginning=from_beginning,
+                                 who="tutorial")
     return _listen(consumer, listen_status, idle_timeout)
 
 
 def _listen(consumer: Consumer, listen_status: str, idle_timeout: float) -> Iterator[str]:
     try:
-        for message in _messages(consumer, idle_timeout=idle_timeout):
+        for message in messages(consumer, idle_timeout=idle_timeout):
             line = _matching_line(message, listen_status)
             if line is not None:
                 yield line
@@ -76,37 +76,6 @@ def _produce_one(bootstrap: str, topic: str, key: str, value: dict[str, Any]) ->
     if not reports or not isinstance(reports[0], Message):
         raise KafkaClientError(f"producing to {topic}", reports[0] if reports else "no report")
     return reports[0].partition(), reports[0].offset()
-
-
-def _assigned_consumer(bootstrap: str, topic: str, *, from_beginning: bool) -> Consumer:
-    """Assign every partition at explicit offsets, so nothing produced after this is missed."""
-    consumer = Consumer({**quiet_client_config(bootstrap), "enable.auto.commit": False,
-                         "group.id": f"orderflow-tutorial-{uuid.uuid4()}"})
-    metadata = consumer.list_topics(topic, timeout=10)
-    if metadata.topics[topic].error is not None:
-        consumer.close()
-        raise KafkaClientError(f"reading topic {topic}", metadata.topics[topic].error)
-    assignment = []
-    for partition in metadata.topics[topic].partitions:
-        try:
-            low, high = watermarks(consumer, TopicPartition(topic, partition))
-        except KafkaException as exc:
-            consumer.close()
-            raise KafkaClientError(f"reading offsets of {topic}", exc.args[0]) from exc
-        assignment.append(TopicPartition(topic, partition, low if from_beginning else high))
-    consumer.assign(assignment)
-    return consumer
-
-
-def _messages(consumer: Consumer, idle_timeout: float) -> Iterator[Message]:
-    last_seen = time.monotonic()
-    while time.monotonic() - last_seen < idle_timeout:
-        for message in consumer.consume(num_messages=500, timeout=0.2):
-            if message.error() is not None:
-                logger.warning("consumer error: %s", message.error())
-                continue
-            last_seen = time.monotonic()
-            yield message
 
 
 def _matching_line(message: Message, listen_status: str) -> str | None:
