@@ -127,8 +127,9 @@ def report(comparison: Comparison, results: dict[str, FlowResult]) -> str:
 
 
 def _mark(result: FlowResult, scenario: Scenario) -> str:
+    """✓ when the flow ended as expected (the expected column says how), else what it got."""
     got = result.outcomes.get(scenario.name, ("unfinished", None))
-    return f"{'✓' if got == scenario.expected else '✗'} {_show(got)}"
+    return "✓" if got == scenario.expected else f"✗ {_show(got)}"
 
 
 def _unexpected(result: FlowResult) -> bool:
