@@ -7,10 +7,10 @@ import random
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from adapters.kafka.admin import PortState, probe
 
@@ -74,3 +74,23 @@ class ManualClock:
     def advance(self, seconds: float) -> None:
         self.offset += seconds
         self.path.write_text(str(self.offset))
+
+
+def projected_stores(data_dir: Path, monkeypatch: Any, records: Iterable[Any],
+                     prefix: str) -> None:
+    """Migrated SQLite stores under `data_dir`, for in-process CLI runs without a broker,
+    their read models fed `records` (Incoming) by the projector itself."""
+    from cli.main import run
+    from projections.projector import Projector
+    from services.bootstrap import bootstrap
+
+    for name in ("ORDERFLOW_DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ORDERFLOW_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("ORDERFLOW_TOPIC_PREFIX", prefix)
+    assert run(["db", "upgrade"]) == 0
+    orderflow = bootstrap()
+    with orderflow.store("projector").begin() as connection:
+        for record in records:
+            Projector(prefix).handle(connection, record)
+    orderflow.close()

@@ -13,8 +13,7 @@ import pytest
 from cli.main import run
 from cli.output import compact_time
 from domain.saga import start_saga
-from projections.projector import Projector
-from services.bootstrap import bootstrap
+from tests.support import projected_stores
 from tests.unit.test_projections_support import Topics, happy_saga, placed
 
 FIRST, SECOND = "1a2b3c4d-0000-4000-8000-000000000001", "1a2b3c4d-0000-4000-8000-000000000002"
@@ -25,21 +24,14 @@ STEP = timedelta(seconds=5)
 @pytest.fixture
 def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
          capsys: pytest.CaptureFixture[str]) -> Iterator[None]:
-    for name in ("ORDERFLOW_DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ORDERFLOW_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("COLUMNS", "80")
-    assert run(["db", "upgrade"]) == 0
-    orderflow, topics = bootstrap(), Topics("w.")
+    topics = Topics("w.")
     other = placed(topics, OTHER, seconds=9)
     saga = start_saga(other.envelope.body, other.envelope.occurred_at, STEP).events
     records = [*happy_saga(topics, FIRST), placed(topics, SECOND, seconds=5), other,
                *(topics.incoming(e, "sagas", seconds=9, version=i)
                  for i, e in enumerate(saga, start=1))]
-    with orderflow.store("projector").begin() as connection:
-        for record in records:
-            Projector("w.").handle(connection, record)
-    orderflow.close()
+    projected_stores(tmp_path / "data", monkeypatch, records, "w.")
     capsys.readouterr()
     yield
 

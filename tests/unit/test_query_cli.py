@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from cli.main import run
-from projections.projector import Projector
-from services.bootstrap import bootstrap
+from tests.support import projected_stores
 from tests.unit.test_projections_support import Topics, happy_saga, placed
 
 DONE, OPEN = "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"
@@ -27,16 +26,9 @@ SQL = "order_view; DROP TABLE order_view;--"
 def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
          capsys: pytest.CaptureFixture[str]) -> Iterator[None]:
     """Migrated stores with DONE confirmed and OPEN still created."""
-    for name in ("ORDERFLOW_DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ORDERFLOW_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("ORDERFLOW_TOPIC_PREFIX", "q.")
-    assert run(["db", "upgrade"]) == 0
-    orderflow, topics = bootstrap(), Topics("q.")
-    with orderflow.store("projector").begin() as connection:
-        for record in [*happy_saga(topics, DONE), placed(topics, OPEN, seconds=5)]:
-            Projector("q.").handle(connection, record)
-    orderflow.close()
+    topics = Topics("q.")
+    projected_stores(tmp_path / "data", monkeypatch,
+                     [*happy_saga(topics, DONE), placed(topics, OPEN, seconds=5)], "q.")
     capsys.readouterr()
     yield
 
