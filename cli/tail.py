@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -10,14 +9,10 @@ import typer
 from cli.context import app_of
 from cli.output import compact_time, emit_json, info, short_id
 from cli.parse import order_ref
+from cli.queries import FlowChoice
 
 if TYPE_CHECKING:
     from adapters.kafka.tail import Seen
-
-
-class FlowChoice(enum.StrEnum):
-    choreography = "choreography"
-    orchestration = "orchestration"
 
 
 def tail(ctx: typer.Context,

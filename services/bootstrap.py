@@ -134,7 +134,7 @@ class Orderflow:
                                group=self.group(plan.name), topics=plan.topics,
                                handler=plan.handler, wants=plan.wants,
                                batch_handler=plan.batch_handler, name=plan.name,
-                               notices=self.settings.topic_prefix)
+                               notice_prefix=self.settings.topic_prefix)
 
     def read_models(self) -> ReadModels:
         from projections.read_models import ReadModels

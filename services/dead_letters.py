@@ -167,14 +167,13 @@ class DeadLetters:
                 raise RedriveRefused(f"{_short(letter)} is not quarantined any more"
                                      " (the relay has it)")
             return Redriven(letter, None)
-        value = stored.value(connection, letter.row)
-        copy = _copy(letter, value, now)
+        copy, envelope = _copy(letter, stored.value(connection, letter.row), now)
         if not stored.mark_redriven(connection, letter.row, now):
             raise RedriveRefused(f"dead letter {_short(letter)} was already redriven at"
                                  f" {letter.redriven_at or 'this moment'}; a copy that failed"
                                  " again is a dead letter of its own")
         queued = stored.enqueue(connection, copy)
-        stored.enqueue(connection, self._notice(letter, decode(value)))
+        stored.enqueue(connection, self._notice(letter, envelope))
         return Redriven(letter, queued)
 
     def _notice(self, letter: Letter, envelope: Envelope) -> dict[str, Any]:
@@ -205,17 +204,19 @@ def _inspect(value: bytes | None) -> tuple[Any, str | None]:
         return None, error
 
 
-def _copy(letter: Letter, value: bytes | None, now: str) -> dict[str, Any]:
-    """The outbox row of a dead letter's copy: the original key, bytes and headers."""
+def _copy(letter: Letter, value: bytes | None, now: str) -> tuple[dict[str, Any], Envelope]:
+    """The outbox row of a dead letter's copy (the original key, bytes and headers), and
+    the envelope it holds."""
     try:
         envelope = decode(value)
     except DecodeError as exc:
         raise RedriveRefused(f"dead letter {_short(letter)} still does not decode ({exc});"
                              " redriven, it would only be dead-lettered again") from None
     headers = [*headers_text(envelope), ("redrive_of", letter.message_id)]
-    return {"message_id": _message_id(envelope, letter), "topic": letter.source_topic,
-            "key": _original_key(letter), "value": value,
-            "headers": orjson.dumps(headers).decode(), "created_at": now}
+    row = {"message_id": _message_id(envelope, letter), "topic": letter.source_topic,
+           "key": _original_key(letter), "value": value,
+           "headers": orjson.dumps(headers).decode(), "created_at": now}
+    return row, envelope
 
 
 def _order_of(letter: Letter) -> str | None:

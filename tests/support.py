@@ -6,6 +6,7 @@ import os
 import random
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -94,3 +95,17 @@ def projected_stores(data_dir: Path, monkeypatch: Any, records: Iterable[Any],
         for record in records:
             Projector(prefix).handle(connection, record)
     orderflow.close()
+
+
+class InThread:
+    """A loop that takes a stop event (a consumer runtime's or a relay's `run`), on a
+    thread of its own from construction until `close`."""
+
+    def __init__(self, run: Callable[[threading.Event], None]) -> None:
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=run, args=(self.stop,), daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(30)

@@ -123,9 +123,10 @@ class ConsumerRuntime:
                  handler: Handler, wants: Interest = everything,
                  batch_handler: BatchHandler | None = None, batch_size: int = 500,
                  name: str = "consumer", client_overrides: dict[str, Any] | None = None,
-                 rejoin_deadline: float = REJOIN_DEADLINE, notices: str | None = None) -> None:
+                 rejoin_deadline: float = REJOIN_DEADLINE,
+                 notice_prefix: str | None = None) -> None:
         self.engine, self.group, self.topics = engine, group, list(topics)
-        self.notices = notices  # topic prefix of the dead-letter notices; None: none
+        self.notice_prefix = notice_prefix  # the run's topic prefix: queue notices; None: none
         self.handler, self.wants, self.batch_size, self.name = handler, wants, batch_size, name
         self.batch_handler = batch_handler or self._one_after_another
         self._client_config = {
@@ -275,7 +276,7 @@ class ConsumerRuntime:
                   pairs: list[tuple[Message, Incoming | Exception]]) -> None:
         """The whole batch straight in the transaction, dedupe and bookkeeping set-wise."""
         wanted = [i for _, i in pairs if isinstance(i, Incoming) and self.wants(i.envelope)]
-        letters = [dead_letter(self.group, m, i, notices=self.notices)
+        letters = [dead_letter(self.group, m, i, notice_prefix=self.notice_prefix)
                    for m, i in pairs if isinstance(i, Exception)]
         seen = tracking.already_processed(connection, self.group,
                                           [i.envelope.event_id for i in wanted]
@@ -348,7 +349,7 @@ class ConsumerRuntime:
     def _dead_letter(self, connection: Connection, message: Message, error: BaseException,
                      item: Incoming | None) -> None:
         letter = dead_letter(self.group, message, error, item.envelope if item else None,
-                             self.notices)
+                             self.notice_prefix)
         if tracking.already_processed(connection, self.group, [letter.message_id]):
             return
         connection.execute(outbox.insert(), letter.rows)

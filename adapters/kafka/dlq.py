@@ -46,9 +46,9 @@ class DeadLetter:
 
 
 def dead_letter(group: str, message: Message, error: BaseException,
-                item: Envelope | None = None, notices: str | None = None) -> DeadLetter:
-    """The dead letter of a record, and its notice when `notices` names the prefix of
-    the notices topic (None: no notice, e.g. a rebuild's replay)."""
+                item: Envelope | None = None, notice_prefix: str | None = None) -> DeadLetter:
+    """The dead letter of a record, and its notice when `notice_prefix` gives the run's
+    topic prefix (None: no notice, e.g. a rebuild's replay)."""
     topic, partition, offset = message.topic(), message.partition(), message.offset()
     where = f"{topic}[{partition}]@{offset}"
     message_id = str(uuid.uuid5(_NAMESPACE, f"{group}\n{where}"))
@@ -65,13 +65,13 @@ def dead_letter(group: str, message: Message, error: BaseException,
     row = {"message_id": message_id, "topic": dlq_topic(topic), "key": _text_key(message.key()),
            "value": message.value(), "headers": orjson.dumps(headers).decode(),
            "created_at": now.isoformat()}
-    if notices is None:
+    if notice_prefix is None:
         return DeadLetter(message_id, [row])
     notice = MessageDeadLettered(
         dead_letter_id=message_id, order_id=_order_id(order_id), group=group, topic=topic,
         partition=partition, offset=offset, message_type=item.type if item else None,
         error=short(f"{type(error).__name__}: {error}"))
-    return DeadLetter(message_id, [row, notice_row(notice, notices, now, item)])
+    return DeadLetter(message_id, [row, notice_row(notice, notice_prefix, now, item)])
 
 
 def _order_id(text: str | None) -> str | None:

@@ -24,7 +24,7 @@ from adapters.sql.timers import set_timer
 from domain.order_events import OrderConfirmed
 from services.bootstrap import Orderflow, bootstrap
 from tests.conftest import Env, MakeEnv
-from tests.support import wait_until
+from tests.support import InThread, wait_until
 
 pytestmark = pytest.mark.kafka
 STORES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
@@ -69,7 +69,7 @@ def produce(bootstrap_servers: str, topic: str, count: int) -> list[str]:
     return ids
 
 
-class Running:
+class Running(InThread):
     """A ConsumerRuntime on its own thread, stopped at the end."""
 
     def __init__(self, app: Orderflow, topic: str, handler: Callable[..., None]) -> None:
@@ -77,13 +77,7 @@ class Running:
                                        bootstrap=app.settings.bootstrap_servers,
                                        group=app.group("runtime-test"), topics=[topic],
                                        handler=handler, name="runtime-test")
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.runtime.run, args=(self.stop,), daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(30)
+        super().__init__(self.runtime.run)
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -37,7 +36,7 @@ from cli.main import run
 from domain.order_events import OrderConfirmed
 from services.bootstrap import Orderflow, bootstrap
 from tests.conftest import Env, MakeEnv
-from tests.support import wait_until
+from tests.support import InThread, wait_until
 
 STORES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 KEY = "5d0c8a4e-1b2f-4c3d-9e8f-7a6b5c4d3e2f"
@@ -85,7 +84,7 @@ def listed(cli: Cli, *options: str) -> list[dict[str, Any]]:
     return list(json.loads(out))
 
 
-class Running:
+class Running(InThread):
     """A consumer group on its own thread, recording what it handles in its store."""
 
     def __init__(self, app: Orderflow, store: str, name: str, broken: set[str]) -> None:
@@ -94,19 +93,14 @@ class Running:
                                        bootstrap=app.settings.bootstrap_servers,
                                        group=self.group, topics=[app.topic("orders")],
                                        handler=self.handle, name=name)
-        self.broken, self.stop = broken, threading.Event()
-        self.thread = threading.Thread(target=self.runtime.run, args=(self.stop,), daemon=True)
-        self.thread.start()
+        self.broken = broken
+        super().__init__(self.runtime.run)
 
     def handle(self, connection: sa.Connection, incoming: Incoming) -> None:
         if incoming.envelope.event_id in self.broken:
             raise Unhandleable(f"cannot handle {incoming.envelope.event_id} (yet)")
         set_timer(connection, "dlq-test", f"{incoming.envelope.event_id}@{incoming.offset}",
                   datetime.now(UTC))
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(30)
 
 
 @pytest.fixture

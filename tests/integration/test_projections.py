@@ -3,7 +3,6 @@ produces identical tables and sends nothing but dead letters."""
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +20,7 @@ from projections.read_models import ReadModels
 from projections.rebuild import RebuildError, rebuild
 from services.bootstrap import Orderflow, bootstrap
 from tests.conftest import MakeEnv
-from tests.support import wait_until
+from tests.support import InThread, wait_until
 from tests.unit.test_projections_support import Topics, dump, happy_saga, placed, setup
 
 pytestmark = pytest.mark.kafka
@@ -71,18 +70,13 @@ def high_watermarks(bootstrap_servers: str, topics: list[str]) -> dict[str, int]
 def live_projector(app: Orderflow) -> Iterator[None]:
     """The projector consuming in the background, and its relay publishing its dead
     letters and their notices, as `orderflow run projector` does."""
-    stop = threading.Event()
     runtime, relay = app.consumer(app.plan("projector")), app.relay("projector")
-    threads = [threading.Thread(target=loop, args=(stop,), daemon=True)
-               for loop in (runtime.run, relay.run)]
-    for thread in threads:
-        thread.start()
+    loops = [InThread(runtime.run), InThread(relay.run)]
     try:
         yield
     finally:
-        stop.set()
-        for thread in threads:
-            thread.join(30)
+        for loop in loops:
+            loop.close()
         relay.close()
 
 
