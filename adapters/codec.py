@@ -28,9 +28,10 @@ from adapters.registry import ORDER_STATUS, Registration, registration
 from adapters.upcasters import SchemaError, upcast
 from domain.errors import OrderflowError
 
-ENVELOPE_FIELDS = {"event_id": str, "type": str, "schema_version": int, "aggregate_id": str,
-                   "aggregate_version": int, "occurred_at": str, "correlation_id": str,
-                   "causation_id": (str, type(None)), "flow": (str, type(None)), "data": dict}
+ENVELOPE_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "event_id": str, "type": str, "schema_version": int, "aggregate_id": str,
+    "aggregate_version": int, "occurred_at": str, "correlation_id": str,
+    "causation_id": (str, type(None)), "flow": (str, type(None)), "data": dict}
 OPTIONAL_FIELDS = frozenset({"status", "order"})  # written by `encode` when they apply
 _KNOWN_FIELDS = frozenset(ENVELOPE_FIELDS) | OPTIONAL_FIELDS
 MAX_ID = 64  # ids are stored in String(64) columns; longer is poison, not a database error

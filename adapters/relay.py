@@ -9,7 +9,9 @@ marked, so a row that fails never makes the rows after it go out again. A row th
 broker refuses for good (`REFUSALS`: too large, not authorised, ...) is tried
 `RELAY_TRIES` times and then quarantined: counted, logged, never published, and out
 of the way. A broker that is away is not the rows' fault: nothing is counted, the
-relay backs off and tries again until it is back.
+relay backs off and tries again until it is back. Should the producer's local queue stay
+full (kafka/client.py's `produce` gives up), the rows already handed over are awaited and
+the rest of the pass waits for the next one.
 
 The relay wakes when rows can be there: at once after a commit in its own process, and
 through a watcher for commits from other processes (the CLI placing an order) —
@@ -36,8 +38,8 @@ from psycopg import sql
 from sqlalchemy import Engine, event
 
 from adapters import faults
-from adapters.kafka.admin import quiet_client_config
-from adapters.kafka.errors import KafkaClientError
+from adapters.kafka.client import DELIVERY_TIMEOUT_MS, produce, producer_config
+from adapters.kafka.errors import KafkaClientError, QueueFull
 from adapters.retry import backoff, log_retry
 from adapters.sql.engine import READONLY
 from adapters.sql.tables import outbox
@@ -49,12 +51,6 @@ logger = logging.getLogger(__name__)
 IDLE_WAITS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25)
 SQLITE_WATCH_INTERVAL = 0.005  # seconds between two reads of PRAGMA data_version (~1 % CPU)
 RELAY_TRIES = 5  # refusals (non-retriable errors) before a row is quarantined
-# librdkafka reports every message within this. It is long on purpose: a record whose
-# local timeout expired may still have been written, and producing it again would be a
-# second copy (harmless on event topics, whose consumers dedupe, but a DLQ counts them).
-# Within the timeout the idempotent producer retries in its own session, and the broker
-# drops the copies, even across a broker restart.
-DELIVERY_TIMEOUT_MS = 300_000
 # What the broker or the client says about one record, for good. Anything else (a
 # timeout, a broker away, a leader moving, a topic not there yet) is an outage: the row
 # waits, uncounted, however long it lasts.
@@ -62,14 +58,6 @@ REFUSALS = frozenset({KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_
                       KafkaError.INVALID_RECORD, KafkaError.TOPIC_EXCEPTION,
                       KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.POLICY_VIOLATION,
                       KafkaError._INVALID_ARG})
-
-
-def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
-    return {**quiet_client_config(bootstrap), "enable.idempotence": True, "acks": "all",
-            "linger.ms": 2, "batch.num.messages": 10000, "queue.buffering.max.ms": 2,
-            "message.timeout.ms": DELIVERY_TIMEOUT_MS,
-            "message.max.bytes": 8 * 1024 * 1024,  # dead letters of oversized poison
-            **overrides}
 
 
 class PublishFailed(OrderflowError):
@@ -215,8 +203,14 @@ class OutboxRelay:
 
     def _produce(self, rows: list[Any]) -> Reports:
         reports = Reports(len(rows))
-        for row in rows:
-            self._produce_one(row, reports)
+        for index, row in enumerate(rows):
+            try:
+                self._produce_one(row, reports)
+            except QueueFull as exc:  # the broker takes nothing: the rest wait, uncounted
+                logger.warning("%s: %s; %d rows wait for the next pass", self.name, exc,
+                               len(rows) - index)
+                reports.expected = index
+                break
         deadline = time.monotonic() + DELIVERY_TIMEOUT_MS / 1000 + 5
         while not reports.complete and time.monotonic() < deadline \
                 and not self._stopping.is_set():
@@ -231,17 +225,11 @@ class OutboxRelay:
             reports.errors[row.id] = error
 
         headers = [(k, v.encode()) for k, v in orjson.loads(row.headers)]
-        while True:
-            try:
-                self.producer.produce(row.topic, key=row.key.encode(), value=row.value,
-                                      headers=headers, on_delivery=on_delivery)
-                break
-            except BufferError:  # local queue full: serve delivery reports, then retry
-                self.producer.poll(0.1)
-            except KafkaException as exc:  # refused before sending (e.g. too large)
-                reports.errors[row.id] = exc.args[0]
-                break
-        self.producer.poll(0)
+        try:
+            produce(self.producer, topic=row.topic, key=row.key.encode(), value=row.value,
+                    headers=headers, on_delivery=on_delivery)
+        except KafkaException as exc:  # refused before sending (e.g. too large)
+            reports.errors[row.id] = exc.args[0]
 
     def _discard_producer(self) -> None:
         """A producer with a fatal error, or reports missing past their timeout, is

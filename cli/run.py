@@ -19,12 +19,21 @@ ServiceNames = Annotated[list[str], typer.Argument(
     metavar="SERVICE...", help=f"One or more of: {', '.join(SERVICES)}.")]
 
 
-def run(ctx: typer.Context, services: ServiceNames) -> None:
+Describe = Annotated[bool, typer.Option(
+    "--describe", help="Print what each service does (its message table) and exit.")]
+Json = Annotated[bool, typer.Option("--json", help="With --describe: one JSON document.")]
+
+
+def run(ctx: typer.Context, services: ServiceNames, describe: Describe = False,
+        json: Json = False) -> None:
     """Run services in the foreground: one service here, several as child processes."""
     unknown = [s for s in services if s not in SERVICES]
     if unknown:
         raise typer.BadParameter(f"unknown service {unknown[0]!r}; choose from "
                                  f"{', '.join(SERVICES)}", param_hint="SERVICE")
+    if describe:
+        _describe(app_of(ctx), services, json)
+        return
     if len(services) == 1:
         stop = threading.Event()
         install_stop_handlers(stop)  # before the slow start-up: a SIGTERM now is clean too
@@ -35,6 +44,20 @@ def run(ctx: typer.Context, services: ServiceNames) -> None:
     orderflow = app_of(ctx)
     _preflight(orderflow, services)
     _supervise(orderflow, services)
+
+
+def _describe(orderflow: Orderflow, services: list[str], json: bool) -> None:
+    """Each service's message table: on which message, in which flow, it does what."""
+    from cli.output import emit_json
+    described = {service: orderflow.describe(service) for service in services}
+    if json:
+        emit_json(described)
+        return
+    for service, rows in described.items():
+        table(f"{service}: its message table", ["flow", "on", "handler"],
+              [(row["flow"], row["on"], row["handler"]) for row in rows])
+        does = {row["handler"]: row["does"] for row in rows}
+        table(f"{service}: what each handler does", ["handler", "does"], list(does.items()))
 
 
 def up(ctx: typer.Context) -> None:

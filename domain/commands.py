@@ -83,3 +83,7 @@ SagaCommand: TypeAlias = (
 )
 Command: TypeAlias = PlaceOrder | AddStock | SetCredit | SagaCommand
 ALL_COMMAND_CLASSES: tuple[type[Command], ...] = get_args(Command)
+
+
+# The commands that undo a completed step (the saga sends them to compensate).
+UNDO_COMMANDS = (ReleaseStock, VoidPayment, CancelShipment)

@@ -12,3 +12,8 @@ class DomainError(OrderflowError):
 
 class InvalidHistory(DomainError):
     """An event stream the domain's own decisions could not have produced."""
+
+
+class Unhandleable(OrderflowError):
+    """A well-formed message a service cannot act on (e.g. about an unknown order):
+    poison for the consumer runtime, which dead-letters it."""

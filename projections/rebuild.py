@@ -20,10 +20,9 @@ import time
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient
 from sqlalchemy import Engine
 
-from adapters.kafka.admin import quiet_client_config, watermarks
+from adapters.kafka.admin import admin_client, watermarks
 from adapters.kafka.consumer import ConsumerRuntime
 from adapters.kafka.errors import KafkaClientError
 from adapters.relay import OutboxRelay
@@ -63,7 +62,7 @@ def rebuild(engine: Engine, bootstrap_servers: str, topic_prefix: str, group: st
 
 
 def _refuse_live_members(bootstrap: str, group: str) -> None:
-    admin = AdminClient(quiet_client_config(bootstrap))
+    admin = admin_client(bootstrap)
     try:
         description = admin.describe_consumer_groups([group], request_timeout=10)[group].result()
     except KafkaException as exc:

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from adapters.codec import Envelope
-from adapters.kafka.consumer import Unhandleable
 from domain import saga_events as s
+from domain.errors import Unhandleable
 from projections.tables import saga_view, stamp
 
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from adapters.relay import OutboxRelay
     from adapters.sql.event_store import EventStore
     from adapters.sql.retention import Pruned
+    from adapters.sql.unit_of_work import StoreUnits
     from projections.projector import Projector
     from projections.read_models import ReadModels
     from services.dead_letters import DeadLetters
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from services.orchestrator import Orchestrator
     from services.order import Orders
     from services.payment import Payment
+    from services.port import MessageTable
     from services.runner import ServicePlan, ServiceProcess
     from services.shipping import Shipping
 
@@ -66,53 +68,80 @@ class Orderflow:
         from adapters.sql.event_store import EventStore
         return EventStore(self.settings.topic_prefix)
 
+    def units(self, store: str) -> StoreUnits:
+        """The unit-of-work port on one service's store."""
+        from adapters.sql.unit_of_work import StoreUnits
+        return StoreUnits(lambda: self.store(store), self.event_store, self.clock)
+
     def orders(self) -> Orders:
         from services.order import Orders
-        return Orders(self.store("order"), self.event_store, self.clock, self.catalog,
-                      self.settings.order_timeout, self.settings.topic_prefix)
+        return Orders(self.units("order"), self.catalog, self.settings.order_timeout)
 
     def inventory(self) -> Inventory:
         from services.inventory import Inventory
-        return Inventory(self.store("inventory"), self.event_store, self.clock,
-                         self.settings.topic_prefix)
+        return Inventory(self.units("inventory"))
 
     def payment(self) -> Payment:
         from services.payment import Payment
-        return Payment(self.store("payment"), self.event_store, self.clock,
-                       self.settings.topic_prefix)
+        return Payment(self.units("payment"))
 
     def shipping(self) -> Shipping:
         from services.shipping import Shipping
-        return Shipping(self.store("shipping"), self.event_store, self.clock,
-                        self.settings.topic_prefix, self.catalog.served_countries)
+        return Shipping(self.catalog.served_countries)
 
     def orchestrator(self) -> Orchestrator:
         from services.orchestrator import Orchestrator
-        return Orchestrator(self.store("orchestrator"), self.event_store, self.clock,
-                            self.settings.topic_prefix, self.settings.step_timeout)
+        return Orchestrator(self.units("orchestrator"), self.settings.step_timeout)
 
-    def plan(self, service: str) -> ServicePlan:
+    def messages(self, service: str) -> MessageTable:
+        """A service's message table: what it does (`orderflow run SERVICE --describe`)."""
         match service:
             case "order":
-                return self.orders().plan()
+                return self.orders().messages()
             case "inventory":
-                return self.inventory().plan()
+                return self.inventory().messages()
             case "payment":
-                return self.payment().plan()
+                return self.payment().messages()
             case "shipping":
-                return self.shipping().plan()
+                return self.shipping().messages()
             case "orchestrator":
-                return self.orchestrator().plan()
-            case "projector":
-                return self._projector_plan()
+                return self.orchestrator().messages()
         raise UnknownService(f"unknown service {service!r}; choose from {', '.join(SERVICES)}")
+
+    def describe(self, service: str) -> list[dict[str, str]]:
+        """What a service does, row by row, from its message table (the projector: which
+        read model each event feeds)."""
+        from adapters.registry import BY_CLASS
+        if service == "projector":
+            from projections.projector import VIEWS
+            return [{"flow": "any", "on": BY_CLASS[cls].wire, "handler": view.__name__,
+                     "does": f"{view.__module__.rsplit('.', 1)[-1]}: {_summary(view)}"}
+                    for cls, view in VIEWS.items()]
+        table = self.messages(service)
+        return [{"flow": flow, "on": BY_CLASS[cls].wire, "handler": handler.__name__,
+                 "does": _summary(handler)} for flow, cls, handler in table.rows()] + \
+               [{"flow": "-", "on": "time passes", "handler": timer.__name__,
+                 "does": _summary(timer)} for timer in table.timers]
+
+    def plan(self, service: str) -> ServicePlan:
+        from services.applier import TableApplier
+        from services.runner import ServicePlan
+        if service == "projector":
+            return self._projector_plan()
+        table = self.messages(service)
+        self.store(service)  # the store must be migrated (shipping's units are not built)
+        applier = TableApplier(table, self.event_store, self.clock)
+        return ServicePlan(name=service, relay_store=service,
+                           topics=table.topics(self.settings.topic_prefix),
+                           handler=applier.handle, batch_handler=applier.apply,
+                           wants=applier.wants, tickers=list(table.timers))
 
     def _projector_plan(self) -> ServicePlan:
         from services.runner import ServicePlan
         self.store("projector")
         projector = self.projector()
-        return ServicePlan("projector", "projector", projector.topics, projector.handle,
-                           batch_handler=projector.handle_batch)
+        return ServicePlan(name="projector", relay_store="projector", topics=projector.topics,
+                           handler=projector.handle, batch_handler=projector.handle_batch)
 
     def service_process(self, service: str, stop: threading.Event | None = None) -> ServiceProcess:
         from adapters.sql import retention
@@ -253,6 +282,12 @@ class Orderflow:
         for engine in self._engines.values():
             engine.dispose()
         self._engines.clear()
+
+
+def _summary(function: object) -> str:
+    """The first line of a function's docstring: what it does."""
+    doc = getattr(function, "__doc__", None) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else getattr(function, "__name__", "?")
 
 
 def bootstrap(settings: Settings | None = None) -> Orderflow:

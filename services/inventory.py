@@ -1,23 +1,14 @@
 """Inventory: stock per SKU and a reservation per order.
 
-Choreography — reacts on its own:
-  OrderPlaced                                  → reserve every line: StockReserved | StockRejected
-  PaymentDeclined, ShipmentRejected, OrderExpired → release what the order holds
-Orchestration — obeys the orchestrator (a repeated command gets the first outcome again):
-  ReserveStock → StockReserved | StockRejected;  ReleaseStock → StockReleased
-Commands from the CLI: `add_stock`.
+What it does is its message table (`messages`); a repeated command gets its first
+outcome again. Commands from the CLI: `add_stock`; query: `stock`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, Engine
-
-from adapters import faults
 from adapters.codec import Envelope, OrderFacts
-from adapters.kafka.consumer import Incoming
-from adapters.sql.event_store import Context, EventStore
 from domain.commands import ReleaseStock, ReserveStock
 from domain.ids import validate_sku
 from domain.inventory import Line, Reservation, evolve_reservation, release, reserve
@@ -25,88 +16,65 @@ from domain.order_events import OrderExpired, OrderPlaced
 from domain.payment_events import PaymentDeclined
 from domain.shipping import ShipmentRejected
 from domain.stock import Stock, add_stock, evolve_stock
-from domain.streams import StreamId, reservation_stream, stock_stream
-from services.clock import Clock
-from services.messaging import CHOREOGRAPHY, append_decision, caused_by, participant
-from services.runner import ServicePlan
-from services.transact import reading, transact
-
-WANTS = participant((ReserveStock, ReleaseStock),
-                    (OrderPlaced, PaymentDeclined, ShipmentRejected, OrderExpired))
+from domain.streams import reservation_stream, stock_stream
+from services.port import MessageTable, UnitOfWork, Units, decide
 
 
 class Inventory:
-    def __init__(self, engine: Engine, store: EventStore, clock: Clock, prefix: str) -> None:
-        self.engine, self.store, self.clock, self.prefix = engine, store, clock, prefix
+    def __init__(self, units: Units) -> None:
+        self.units = units
 
-    def plan(self) -> ServicePlan:
-        topics = [self.prefix + t for t in ("orders", "payments", "shipping",
-                                             "inventory.commands")]
-        return ServicePlan("inventory", "inventory", topics, self.handle, wants=WANTS)
+    def messages(self) -> MessageTable:
+        return MessageTable(
+            choreography={OrderPlaced: self.reserve_placed,
+                          PaymentDeclined: self.release_stock,
+                          ShipmentRejected: self.release_stock,
+                          OrderExpired: self.release_stock},
+            orchestration={ReserveStock: self.reserve_stock,
+                           ReleaseStock: self.release_stock},
+            undo=frozenset({self.release_stock}),
+            per_order=(reservation_stream,))
 
-    def handle(self, connection: Connection, incoming: Incoming) -> None:
-        cause = incoming.envelope
-        match cause.body:
-            case ReserveStock(order_id=order_id, lines=lines):
-                self.reserve(connection, cause, order_id, lines)
-            case ReleaseStock(order_id=order_id):
-                self.release(connection, cause, order_id)
-            case _:
-                self.react(connection, cause)
+    def reserve_placed(self, msg: Envelope, uow: UnitOfWork) -> None:
+        """Reserve every line: StockReserved | StockRejected; the order's facts travel on."""
+        placed = msg.body
+        facts = OrderFacts(customer_id=placed.customer_id, total_cents=placed.total_cents,
+                           ship_to=placed.ship_to)
+        self._reserve(msg, uow, placed.lines, facts)
 
-    def react(self, connection: Connection, cause: Envelope) -> None:
-        if cause.flow != CHOREOGRAPHY:
-            return  # orchestrated orders reach inventory as commands, not as events
-        match cause.body:
-            case OrderPlaced(order_id=order_id, lines=lines):
-                facts = OrderFacts(customer_id=cause.body.customer_id,
-                                   total_cents=cause.body.total_cents, ship_to=cause.body.ship_to)
-                self.reserve(connection, cause, order_id, lines, facts)
-            case PaymentDeclined(order_id=order_id) | ShipmentRejected(order_id=order_id) | \
-                    OrderExpired(order_id=order_id):
-                self.release(connection, cause, order_id)
+    def reserve_stock(self, msg: Envelope, uow: UnitOfWork) -> None:
+        """Reserve every line: StockReserved | StockRejected."""
+        self._reserve(msg, uow, msg.body.lines, None)
 
-    def reserve(self, connection: Connection, cause: Envelope, order_id: str,
-                lines: Sequence[Line], facts: OrderFacts | None = None) -> None:
-        reservation = self.store.state(connection, reservation_stream(order_id),
-                                       Reservation(), evolve_reservation)
-        stocks = self._stocks(connection, [line.sku for line in lines])
-        decision = reserve(reservation, stocks, order_id, lines)
-        versions = self._versions(stocks) | {reservation_stream(order_id): reservation.version}
-        append_decision(self.store, connection, decision, versions,
-                        caused_by(cause, self.clock, facts), reservation_stream(order_id))
+    def release_stock(self, msg: Envelope, uow: UnitOfWork) -> None:
+        """Release what the order holds: StockReleased (nothing held: nothing to do)."""
+        order_id = msg.body.order_id
+        reservation = uow.state(reservation_stream(order_id), Reservation(), evolve_reservation)
+        stocks = _stocks(uow, [line.sku for line in reservation.lines])
+        decide(uow, msg, release(reservation, stocks, order_id), reservation_stream(order_id))
 
-    def release(self, connection: Connection, cause: Envelope, order_id: str) -> None:
-        faults.fail("release_stock", order_id)
-        reservation = self.store.state(connection, reservation_stream(order_id),
-                                       Reservation(), evolve_reservation)
-        stocks = self._stocks(connection, [line.sku for line in reservation.lines])
-        decision = release(reservation, stocks, order_id)
-        versions = self._versions(stocks) | {reservation_stream(order_id): reservation.version}
-        append_decision(self.store, connection, decision, versions, caused_by(cause, self.clock),
-                        reservation_stream(order_id))
-        faults.point("compensation")
+    def _reserve(self, msg: Envelope, uow: UnitOfWork, lines: Sequence[Line],
+                 facts: OrderFacts | None) -> None:
+        order_id = msg.body.order_id
+        reservation = uow.state(reservation_stream(order_id), Reservation(), evolve_reservation)
+        stocks = _stocks(uow, [line.sku for line in lines])
+        decide(uow, msg, reserve(reservation, stocks, order_id, lines),
+               reservation_stream(order_id), facts)
 
     def add_stock(self, sku: str, quantity: int) -> Stock:
-        def work(connection: Connection) -> Stock:
-            stream = stock_stream(validate_sku(sku))
-            stock = self.store.state(connection, stream, Stock(), evolve_stock)
-            events = add_stock(stock, sku, quantity)
-            context = Context(correlation_id=sku, causation_id=None, flow=None, now=self.clock())
-            self.store.append(connection, stream, stock.version, events, context)
-            return self.store.state(connection, stream, Stock(), evolve_stock)
+        stream = stock_stream(validate_sku(sku))
 
-        return transact(self.engine, work, f"stock add {sku}")
+        def work(uow: UnitOfWork) -> Stock:
+            uow.append({stream: add_stock(uow.state(stream, Stock(), evolve_stock), sku,
+                                          quantity)})
+            return uow.state(stream, Stock(), evolve_stock)
+
+        return self.units.write(work, f"stock add {sku}", correlation_id=sku, flow=None)
 
     def stock(self, sku: str) -> Stock:
-        with reading(self.engine) as connection:
-            return self.store.state(connection, stock_stream(validate_sku(sku)), Stock(),
-                                    evolve_stock)
+        stream = stock_stream(validate_sku(sku))
+        return self.units.read(lambda uow: uow.state(stream, Stock(), evolve_stock))
 
-    def _stocks(self, connection: Connection, skus: list[str]) -> dict[str, Stock]:
-        return {sku: self.store.state(connection, stock_stream(sku), Stock(), evolve_stock)
-                for sku in skus}
 
-    @staticmethod
-    def _versions(stocks: dict[str, Stock]) -> dict[StreamId, int]:
-        return {stock_stream(sku): stock.version for sku, stock in stocks.items()}
+def _stocks(uow: UnitOfWork, skus: list[str]) -> dict[str, Stock]:
+    return {sku: uow.state(stock_stream(sku), Stock(), evolve_stock) for sku in skus}

@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 Ticker = Callable[[], int]  # does due work, returns how much
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ServicePlan:
     """What one service runs: the store it relays, what it consumes, what it ticks."""
 

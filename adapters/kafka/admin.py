@@ -9,8 +9,10 @@ import time
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, ConsumerGroupState, KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic  # the stubs export it from here only
 
+from adapters.kafka.client import base_config
 from adapters.kafka.errors import BrokerError, KafkaClientError
 from adapters.kafka.topics import TopicSpec
 
@@ -23,9 +25,11 @@ class PortState(enum.Enum):
     OTHER = "other"
 
 
-def quiet_client_config(bootstrap: str) -> dict[str, object]:
-    """librdkafka prints connection errors itself; route them to our logger instead."""
-    return {"bootstrap.servers": bootstrap, "logger": logging.getLogger("librdkafka")}
+
+
+def admin_client(bootstrap: str) -> AdminClient:
+    """An AdminClient as quiet as the others (client.base_config)."""
+    return AdminClient(base_config(bootstrap))
 
 
 def probe(address: str, timeout: float = 3.0) -> PortState:
@@ -37,7 +41,7 @@ def probe(address: str, timeout: float = 3.0) -> PortState:
     except OSError:
         return PortState.FREE
     try:
-        AdminClient(quiet_client_config(address)).list_topics(timeout=timeout)
+        admin_client(address).list_topics(timeout=timeout)
     except KafkaException:
         return PortState.OTHER
     return PortState.KAFKA
@@ -58,7 +62,7 @@ class TopicReport:
 
 
 def create_topics(bootstrap: str, specs: list[TopicSpec], timeout: float = 30.0) -> TopicReport:
-    admin = AdminClient(quiet_client_config(bootstrap))
+    admin = admin_client(bootstrap)
     present = set(admin.list_topics(timeout=timeout).topics)
     missing = [s for s in specs if s.name not in present]
     created: list[str] = []
@@ -119,7 +123,7 @@ def _settle(name: str, future: object, created: list[str]) -> None:
 
 def wait_stable(bootstrap: str, groups: list[str], timeout: float) -> None:
     """Poll until each consumer group is Stable with at least one member."""
-    admin = AdminClient(quiet_client_config(bootstrap))
+    admin = admin_client(bootstrap)
     deadline = time.monotonic() + timeout
     pending = list(groups)
     while pending and time.monotonic() < deadline:

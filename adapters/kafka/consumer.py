@@ -48,9 +48,10 @@ from sqlalchemy.exc import DBAPIError
 
 from adapters import faults
 from adapters.codec import DecodeError, Envelope, decode
-from adapters.kafka.admin import quiet_client_config
+from adapters.kafka.client import consumer_config
 from adapters.kafka.dlq import dead_letter
 from adapters.kafka.errors import KafkaClientError
+from adapters.kafka.reading import position
 from adapters.retry import backoff, log_retry
 from adapters.sql import tracking
 from adapters.sql.event_store import ConcurrencyError
@@ -106,10 +107,6 @@ def everything(_envelope: Envelope) -> bool:
     return True
 
 
-class Unhandleable(OrderflowError):
-    """A well-formed message this service cannot act on (e.g. an unknown order)."""
-
-
 class _OneByOne(Exception):
     """A message failed inside a batch applied in one piece: apply it one by one."""
 
@@ -129,12 +126,7 @@ class ConsumerRuntime:
         self.notice_prefix = notice_prefix  # the run's topic prefix: queue notices; None: none
         self.handler, self.wants, self.batch_size, self.name = handler, wants, batch_size, name
         self.batch_handler = batch_handler or self._one_after_another
-        self._client_config = {
-            **quiet_client_config(bootstrap), "group.id": group,
-            "enable.auto.commit": False, "enable.auto.offset.store": False,
-            "auto.offset.reset": "earliest", "fetch.wait.max.ms": 100,  # data still returns at once
-            "session.timeout.ms": 6000, "heartbeat.interval.ms": 1000,  # dead members go soon
-            **(client_overrides or {})}
+        self._client_config = consumer_config(bootstrap, group, **(client_overrides or {}))
         self.consumer = Consumer(self._client_config)
         self.rejoin_deadline = rejoin_deadline
         self._unassigned_since = time.monotonic()
@@ -225,8 +217,8 @@ class ConsumerRuntime:
     def _is_record(self, message: Message) -> bool:
         error = message.error()
         if error is None:
-            key = (message.topic(), message.partition())
-            return key in self._next and message.offset() >= self._next[key]  # not stale
+            topic, partition, offset = position(message)
+            return (topic, partition) in self._next and offset >= self._next[(topic, partition)]
         if error.code() != KafkaError._PARTITION_EOF:
             logger.warning("%s: consumer error: %s", self.name, error)
         return False
@@ -260,7 +252,7 @@ class ConsumerRuntime:
 
     def _apply_batch(self, records: list[Message], decoded: list[Incoming | Exception], *,
                      one_by_one: bool) -> dict[tuple[str, int], int]:
-        positions = {(m.topic(), m.partition()): m.offset() + 1 for m in records}
+        positions = {(t, p): o + 1 for t, p, o in map(position, records)}
         with write(self.engine) as connection:
             pairs = list(zip(records, decoded, strict=True))
             if one_by_one:
@@ -310,7 +302,7 @@ class ConsumerRuntime:
         if value is not None and len(value) > MAX_RECORD_BYTES:
             return DecodeError(f"record of {len(value)} bytes exceeds {MAX_RECORD_BYTES}")
         try:
-            return Incoming(decode(value), message.topic(), message.partition(), message.offset())
+            return Incoming(decode(value), *position(message))
         except DecodeError as exc:
             return exc
 
@@ -357,7 +349,7 @@ class ConsumerRuntime:
 
     def _rewind(self, records: list[Message]) -> None:
         """After a failed batch, fetch again from the applied positions."""
-        for key in {(m.topic(), m.partition()) for m in records}:
+        for key in {(t, p) for t, p, _ in map(position, records)}:
             if key in self._next:
                 try:
                     self.consumer.seek(TopicPartition(key[0], key[1], self._next[key]))

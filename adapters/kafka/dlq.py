@@ -26,6 +26,7 @@ import orjson
 from confluent_kafka import Message
 
 from adapters.codec import Envelope
+from adapters.kafka.reading import position
 from adapters.kafka.topics import DLQ_SUFFIX
 from adapters.notices import MessageDeadLettered, short
 from adapters.sql.dead_letters import notice_row
@@ -49,7 +50,7 @@ def dead_letter(group: str, message: Message, error: BaseException,
                 item: Envelope | None = None, notice_prefix: str | None = None) -> DeadLetter:
     """The dead letter of a record, and its notice when `notice_prefix` gives the run's
     topic prefix (None: no notice, e.g. a rebuild's replay)."""
-    topic, partition, offset = message.topic(), message.partition(), message.offset()
+    topic, partition, offset = position(message)
     where = f"{topic}[{partition}]@{offset}"
     message_id = str(uuid.uuid5(_NAMESPACE, f"{group}\n{where}"))
     order_id = item.correlation_id if item is not None else None

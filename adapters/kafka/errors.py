@@ -19,3 +19,11 @@ class KafkaClientError(OrderflowError):
         self.name = error.name() if hasattr(error, "name") else type(error).__name__
         description = error.str() if hasattr(error, "str") else str(error)
         super().__init__(f"{action}: {self.name}: {description}")
+
+
+class QueueFull(KafkaClientError):
+    """A producer's local queue stayed full through every try: the broker takes nothing."""
+
+    def __init__(self, topic: str, tries: int, error: BufferError) -> None:
+        self.topic = topic
+        super().__init__(f"producing to {topic} (queue still full after {tries} tries)", error)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
-from adapters.kafka.admin import quiet_client_config, watermarks
+from adapters.kafka.admin import watermarks
+from adapters.kafka.client import reader_config
 from adapters.kafka.errors import KafkaClientError
 
 logger = logging.getLogger(__name__)
@@ -22,8 +22,7 @@ logger = logging.getLogger(__name__)
 def assigned_consumer(bootstrap: str, topics: Sequence[str], *, from_beginning: bool,
                       who: str) -> Consumer:
     """Every partition of `topics`, from its start or from its end (now)."""
-    consumer = Consumer({**quiet_client_config(bootstrap), "enable.auto.commit": False,
-                         "group.id": f"orderflow-{who}-{uuid.uuid4()}"})
+    consumer = Consumer(reader_config(bootstrap, who))
     try:
         consumer.assign([TopicPartition(topic, partition, offset)
                          for topic in topics
@@ -58,3 +57,11 @@ def messages(consumer: Consumer, idle_timeout: float) -> Iterator[Message]:
                 continue
             last_seen = time.monotonic()
             yield message
+
+
+def position(message: Message) -> tuple[str, int, int]:
+    """(topic, partition, offset) of a record read or delivered without error: librdkafka
+    sets all three there (its stubs type them Optional for the error events)."""
+    topic, partition, offset = message.topic(), message.partition(), message.offset()
+    assert topic is not None and partition is not None and offset is not None, message.error()
+    return topic, partition, offset

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from confluent_kafka import Message
 
 from adapters.codec import DecodeError, decode
-from adapters.kafka.reading import assigned_consumer, messages
+from adapters.kafka.reading import assigned_consumer, messages, position
 
 TYPES_KEPT = 100_000  # causes remembered by event id, to name what caused each message
 
@@ -49,7 +49,8 @@ def tail(bootstrap: str, topics: list[str], prefix: str, *, from_beginning: bool
 
 
 def _seen(message: Message, prefix: str, types: dict[str, str]) -> Seen:
-    where = (message.topic().removeprefix(prefix), message.partition(), message.offset())
+    topic, partition, offset = position(message)
+    where = (topic.removeprefix(prefix), partition, offset)
     try:
         envelope = decode(message.value())
     except DecodeError as exc:

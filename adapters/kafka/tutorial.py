@@ -12,11 +12,12 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from confluent_kafka import Consumer, Message, Producer
+from confluent_kafka import Consumer, KafkaError, Message, Producer
 
-from adapters.kafka.admin import create_topics, quiet_client_config
+from adapters.kafka.admin import create_topics
+from adapters.kafka.client import produce, producer_config
 from adapters.kafka.errors import KafkaClientError
-from adapters.kafka.reading import assigned_consumer, messages
+from adapters.kafka.reading import assigned_consumer, messages, position
 from adapters.kafka.topics import EVENT_PARTITIONS, TopicSpec
 
 logger = logging.getLogger(__name__)
@@ -67,15 +68,15 @@ def _listen(consumer: Consumer, listen_status: str, idle_timeout: float) -> Iter
 
 
 def _produce_one(bootstrap: str, topic: str, key: str, value: dict[str, Any]) -> tuple[int, int]:
-    producer = Producer({**quiet_client_config(bootstrap), "enable.idempotence": True,
-                         "acks": "all"})
-    reports: list[Message] = []
-    producer.produce(topic, key=key.encode(), value=json.dumps(value).encode(),
-                     on_delivery=lambda err, msg: reports.append(err or msg))
+    producer = Producer(producer_config(bootstrap))
+    reports: list[KafkaError | Message] = []
+    produce(producer, topic=topic, key=key.encode(), value=json.dumps(value).encode(),
+            on_delivery=lambda err, msg: reports.append(err or msg))
     producer.flush(30)
     if not reports or not isinstance(reports[0], Message):
         raise KafkaClientError(f"producing to {topic}", reports[0] if reports else "no report")
-    return reports[0].partition(), reports[0].offset()
+    _topic, partition, offset = position(reports[0])
+    return partition, offset
 
 
 def _matching_line(message: Message, listen_status: str) -> str | None:

@@ -74,23 +74,23 @@ S = TypeVar("S")
 class EventStore:
     def __init__(self, topic_prefix: str = "") -> None:
         self.topic_prefix = topic_prefix
-        self._folds = FoldCache()
+        self.folds = FoldCache()
 
     def state(self, connection: Connection, stream: StreamId, initial: S,
               evolve: Callable[[S, Any], S]) -> S:
         """The stream's folded state: the cached fold caught up with only the events
         after its version (see fold_cache.py), so long streams stay cheap."""
         key = (id(connection.engine), str(stream), evolve)
-        version, state = self._folds.get(connection, key) or (0, initial)
+        version, state = self.folds.get(connection, key) or (0, initial)
         rows = connection.execute(
             sa.select(events.c.stream_id, events.c.version, events.c.type,
                       events.c.schema_version, events.c.data)
             .where(events.c.stream_id == key[1], events.c.version > version)
             .order_by(events.c.version))
         for row in rows:
-            state = evolve(state, _body(row)[1])
+            state = evolve(state, stored_body(row)[1])
             version = row.version
-        self._folds.put(connection, key, (version, state))
+        self.folds.put(connection, key, (version, state))
         return state
 
     def load(self, connection: Connection, stream: StreamId) -> list[Any]:
@@ -101,7 +101,7 @@ class EventStore:
         rows = connection.execute(
             sa.select(events).where(events.c.stream_id == str(stream))
             .order_by(events.c.version))
-        return [Recorded(row.position, _envelope(row)) for row in rows]
+        return [Recorded(row.position, stored_envelope(row)) for row in rows]
 
     def version(self, connection: Connection, stream: StreamId) -> int:
         found = connection.execute(sa.select(sa.func.max(events.c.version))
@@ -116,14 +116,14 @@ class EventStore:
                     changes: Mapping[StreamId, tuple[int, Sequence[object]]],
                     context: Context) -> list[Envelope]:
         """Append to several streams in the caller's transaction (all or nothing)."""
-        pairs = [(str(stream), self._envelope_for(stream, expected + i, event, context))
+        pairs = [(str(stream), new_envelope(stream, expected + i, event, context))
                  for stream, (expected, batch) in sorted(changes.items())
                  for i, event in enumerate(batch, start=1)]
         if not pairs:
             return []
         self._check_expected(connection, changes)
         try:
-            connection.execute(events.insert(), [_event_row(e, s) for s, e in pairs])
+            connection.execute(events.insert(), [event_row(e, s) for s, e in pairs])
         except IntegrityError as exc:
             raise ConcurrencyError(f"stream {pairs[0][0]} changed concurrently") from exc
         rows = [self._outbox_row(e) for _, e in pairs if registration(e.body).topic]
@@ -172,15 +172,6 @@ class EventStore:
         connection.execute(outbox.insert(), [self._outbox_row(again)])
         return again
 
-    @staticmethod
-    def _envelope_for(stream: StreamId, version: int, event: object,
-                      context: Context) -> Envelope:
-        return envelope_for(event, event_id=str(uuid.uuid4()), aggregate_id=stream.key,
-                            aggregate_version=version, occurred_at=context.now,
-                            correlation_id=context.correlation_id,
-                            causation_id=context.causation_id, flow=context.flow,
-                            order=context.order)
-
     def _outbox_row(self, envelope: Envelope) -> dict[str, Any]:
         return outbox_row(envelope, self.topic_prefix)
 
@@ -194,6 +185,15 @@ def outbox_row(envelope: Envelope, topic_prefix: str) -> dict[str, Any]:
             "created_at": envelope.occurred_at.isoformat()}
 
 
+def new_envelope(stream: StreamId, version: int, event: object, context: Context) -> Envelope:
+    """A new event of `stream` at `version`, written for the reasons in `context`."""
+    return envelope_for(event, event_id=str(uuid.uuid4()), aggregate_id=stream.key,
+                        aggregate_version=version, occurred_at=context.now,
+                        correlation_id=context.correlation_id,
+                        causation_id=context.causation_id, flow=context.flow,
+                        order=context.order)
+
+
 def message_key(envelope: Envelope) -> str:
     """Kafka key: the order id, so one order's messages stay ordered in one partition."""
     return str(getattr(envelope.body, "order_id", None) or envelope.aggregate_id)
@@ -203,7 +203,7 @@ def headers_text(envelope: Envelope) -> list[tuple[str, str]]:
     return [(k, v.decode()) for k, v in headers(envelope)]
 
 
-def _event_row(envelope: Envelope, stream: str) -> dict[str, Any]:
+def event_row(envelope: Envelope, stream: str) -> dict[str, Any]:
     return {"event_id": envelope.event_id, "stream_id": stream,
             "version": envelope.aggregate_version, "type": envelope.type,
             "schema_version": envelope.schema_version,
@@ -213,9 +213,9 @@ def _event_row(envelope: Envelope, stream: str) -> dict[str, Any]:
             "flow": envelope.flow}
 
 
-def _envelope(row: Any) -> Envelope:
+def stored_envelope(row: Any) -> Envelope:
     """The row as this code's version of its message (what a decode of it would give)."""
-    reg, body = _body(row)
+    reg, body = stored_body(row)
     return Envelope(event_id=row.event_id, type=reg.wire, schema_version=reg.schema_version,
                     aggregate_id=row.stream_id.split(":", 1)[1],
                     aggregate_version=row.version,
@@ -224,7 +224,7 @@ def _envelope(row: Any) -> Envelope:
                     flow=row.flow, body=body)
 
 
-def _body(row: Any) -> tuple[Registration, Any]:
+def stored_body(row: Any) -> tuple[Registration, Any]:
     """The stored data, upcast from the version it was written at to the code's."""
     try:
         reg, data = upcast(row.type, row.schema_version, orjson.loads(row.data))

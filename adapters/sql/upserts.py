@@ -18,7 +18,8 @@ from sqlalchemy.sql.elements import TextClause
 
 Insert = sqlite.Insert | postgresql.Insert
 _RENDERERS = {"sqlite": sqlite.dialect(paramstyle="named"),
-              "postgresql": postgresql.dialect(paramstyle="named")}
+              # SQLAlchemy leaves the psycopg2 dialect's __init__ unannotated
+              "postgresql": postgresql.dialect(paramstyle="named")}  # type: ignore[no-untyped-call]
 _RENDERED: dict[tuple[str, Callable[[Any], Mapping[str, Any]], str], TextClause] = {}
 
 

@@ -9,11 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
 
 from adapters.kafka import admin
+from adapters.kafka.client import produce, producer_config, reader_config
 from adapters.kafka.topics import EVENT_PARTITIONS, TopicSpec
-from adapters.relay import producer_config
 from experiments.bench.config import BenchError
 
 Tick = Callable[[int], None]  # records done so far
@@ -52,16 +51,14 @@ def kafka_baseline(bootstrap: str, topic: str, value: bytes,
 def _producer(bootstrap: str, topic: str) -> Any:
     producer = Producer(producer_config(bootstrap, **{"linger.ms": RAW_LINGER_MS,
                                                       "queue.buffering.max.ms": RAW_LINGER_MS}))
-    producer.produce(topic, key=b"warm-up", value=b"{}")
+    produce(producer, topic=topic, key=b"warm-up", value=b"{}")
     if producer.flush(30):
         raise BenchError(f"raw Kafka: could not produce to {topic}")
     return producer
 
 
 def _consumer(bootstrap: str, topic: str) -> Any:
-    consumer = Consumer({**admin.quiet_client_config(bootstrap),
-                         "group.id": f"bench-raw-{uuid.uuid4().hex[:8]}",
-                         "enable.auto.commit": False, "fetch.wait.max.ms": 10})
+    consumer = Consumer(reader_config(bootstrap, "bench-raw", **{"fetch.wait.max.ms": 10}))
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING)
                      for p in range(EVENT_PARTITIONS)])
     consumer.consume(num_messages=1, timeout=1.0)  # connect and fetch once (may get nothing)
@@ -79,24 +76,13 @@ def _produce(producer: Any, topic: str, value: bytes, headers: list[tuple[str, b
             failed.append(error)
 
     for index in range(records):
-        _produce_one(producer, topic, str(uuid.uuid4()).encode(), value, headers, on_delivery)
+        produce(producer, topic=topic, key=str(uuid.uuid4()).encode(), value=value,
+                headers=headers, on_delivery=on_delivery, wait=0.05)
         if index % 5000 == 0:
             tick(index)
     if producer.flush(60) or failed:
         raise BenchError(f"raw produce failed: {failed[:1] or 'not delivered in time'}")
     tick(records)
-
-
-def _produce_one(producer: Any, topic: str, key: bytes, value: bytes,
-                 headers: list[tuple[str, bytes]], on_delivery: Any) -> None:
-    while True:
-        try:
-            producer.produce(topic, key=key, value=value, headers=headers,
-                             on_delivery=on_delivery)
-            producer.poll(0)
-            return
-        except BufferError:  # local queue full: serve delivery reports, then retry
-            producer.poll(0.05)
 
 
 def _consume(consumer: Any, records: int, tick: Tick) -> None:
@@ -114,8 +100,7 @@ class Watermarks:
 
     def __init__(self, bootstrap: str, topics: Sequence[str]) -> None:
         self.topics = list(topics)
-        self.consumer = Consumer({**admin.quiet_client_config(bootstrap),
-                                  "group.id": "bench-watermarks", "enable.auto.commit": False})
+        self.consumer = Consumer(reader_config(bootstrap, "bench-watermarks"))
         metadata = self.consumer.list_topics(timeout=10)
         self.partitions = [TopicPartition(name, p) for name in self.topics
                            for p in metadata.topics[name].partitions]
@@ -128,8 +113,7 @@ class Watermarks:
 
 
 def delete_topics(bootstrap: str, prefix: str) -> int:
-    config: Any = admin.quiet_client_config(bootstrap)  # a logger value is outside the stubs
-    client = AdminClient(config)
+    client = admin.admin_client(bootstrap)
     names = [t for t in client.list_topics(timeout=10).topics if t.startswith(prefix)]
     for future in client.delete_topics(names, operation_timeout=30).values() if names else ():
         future.result()

@@ -95,7 +95,9 @@ def _latency(result: Document) -> Section:
 
 def _ratios(result: Document) -> Section:
     ratios = result["ratios"]
-    rows = [["pipeline msgs/s ÷ raw Kafka records/s",
+    rows = [["orders/s ÷ raw Kafka records/s",
+             *(f"{ratios[f]['orders_vs_kafka']:.2f}%" for f in ratios)],
+            ["pipeline msgs/s ÷ raw Kafka records/s",
              *(f"{ratios[f]['kafka']:.1%}" for f in ratios)],
             [f"pipeline msgs/s ÷ raw {result['run']['store']} events/s",
              *(f"{ratios[f]['store']:.1%}" for f in ratios)]]
@@ -115,7 +117,7 @@ def _memory(result: Document) -> Section:
     return "peak memory per process (VmHWM)", ["process", "MiB"], rows
 
 
-def _targets(result: Document, title: str = "targets (issue 7)") -> Section:
+def _targets(result: Document, title: str = "targets (issue 13)") -> Section:
     rows = [[t["name"], t["target"], _figure(t), "met" if t["met"] else "NOT met"]
             for t in result["targets"]]
     return title, ["target", "wanted", "measured", "verdict"], rows
@@ -123,4 +125,8 @@ def _targets(result: Document, title: str = "targets (issue 7)") -> Section:
 
 def _figure(target: dict[str, Any]) -> str:
     value = target["measured"]
-    return f"{value:.1%}" if target["unit"] == "×" else f"{value:,.0f} {target['unit']}"
+    if target["unit"] == "×":
+        return f"{value:.1%}"
+    if target["unit"] == "%":
+        return f"{value:.2f} %"
+    return f"{value:,.1f} {target['unit']}" if value < 10 else f"{value:,.0f} {target['unit']}"

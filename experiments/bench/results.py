@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from experiments.bench.config import TARGETS, Target
+from experiments.bench.config import Target, targets
 from experiments.bench.kafka import KafkaBaseline
 from experiments.bench.latency import LatencyResult
 from experiments.bench.pipeline import BurstResult
@@ -29,10 +29,13 @@ def document(run: Document, kafka: KafkaBaseline, stores: list[StoreBaseline],
         "pipeline": {b.flow: asdict(b) for b in bursts},
         "latency": {r.flow: asdict(r) for r in latencies},
         "ratios": {b.flow: {"kafka": b.messages_per_s / kafka.end_to_end_per_s,
+                            "orders_vs_kafka": 100 * b.orders_per_s / kafka.end_to_end_per_s,
                             "store": b.messages_per_s / store.events_per_s} for b in bursts},
         "memory_mib": memory_mib,
     }
-    result["targets"] = verdicts(TARGETS, result)
+    for figures in result["pipeline"].values():
+        figures["cpu_ms_per_order"] = 1000 * figures["cpu_per_order"]
+    result["targets"] = verdicts(targets(run["store"]), result)
     return result
 
 

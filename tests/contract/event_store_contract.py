@@ -24,6 +24,7 @@ from adapters.sql import tracking
 from adapters.sql.engine import READONLY
 from adapters.sql.event_store import ConcurrencyError, Context, EventStore, UnreadableEvent
 from adapters.sql.tables import events, outbox
+from adapters.sql.transaction import write
 from domain.inventory_events import ReservedLine, StockAdded, StockAllocated, StockReserved
 from domain.order import Order, OrderStatus
 from domain.order import evolve as evolve_order
@@ -39,7 +40,6 @@ from domain.streams import (
     saga_stream,
     stock_stream,
 )
-from services.transact import transact
 from tests.conftest import MakeEnv
 
 PREFIX = "contract."
@@ -307,8 +307,8 @@ class EventStoreContract:
             connection.exec_driver_sql("INSERT INTO t_child (parent_id) VALUES (42)")
 
         # when a writer appends and folds, and then the database refuses the COMMIT
-        with pytest.raises(sa.exc.IntegrityError):
-            transact(engine, work, "append, fold, failing commit")
+        with pytest.raises(sa.exc.IntegrityError), write(engine) as connection:
+            work(connection)
         # then the store holds one event, and so does the folded state
         assert stored_versions(engine, stream) == [1]
         assert stock_state(engine, store, stream) == fold_stock([added(1)])

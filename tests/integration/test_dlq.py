@@ -26,13 +26,14 @@ from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, C
 
 from adapters import relay as relay_module
 from adapters.codec import encode, envelope_for
-from adapters.kafka.consumer import ConsumerRuntime, Incoming, Unhandleable
+from adapters.kafka.consumer import ConsumerRuntime, Incoming
 from adapters.relay import OutboxRelay
 from adapters.settings import PROJECT_ROOT
 from adapters.sql.retention import prune
 from adapters.sql.tables import consumer_positions, outbox, timers
 from adapters.sql.timers import set_timer
 from cli.main import run
+from domain.errors import Unhandleable
 from domain.order_events import OrderConfirmed
 from services.bootstrap import Orderflow, bootstrap
 from tests.conftest import Env, MakeEnv

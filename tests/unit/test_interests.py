@@ -1,31 +1,19 @@
-"""A service's interest filter (`ServicePlan.wants`) skips messages before its handler
-runs. It must never skip one the handler would act on: for every registered message
-type and flow it declines, the handler must not so much as touch the database."""
+"""What each service acts on, as its message table says, and what derives from it: the
+interest filter (`ServicePlan.wants`) and the topics it subscribes to."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from adapters.kafka.consumer import Incoming
+from adapters.registry import BY_CLASS
 from adapters.settings import Settings
 from services.bootstrap import Orderflow
-from services.messaging import CHOREOGRAPHY, ORCHESTRATION
-from tests.unit.test_codec import REGISTERED, a_placed_order, an_envelope, builds_for, wire_of
+from services.port import CHOREOGRAPHY, ORCHESTRATION
+from tests.unit.test_codec import a_placed_order, an_envelope
 
 SERVICES = ("order", "inventory", "payment", "shipping", "orchestrator")
-FLOWS = st.sampled_from([CHOREOGRAPHY, ORCHESTRATION, None])
-
-
-class Untouchable:
-    """A connection that fails any use: a skipped message must have had no effect."""
-
-    def __getattr__(self, name: str) -> Any:
-        raise AssertionError(f"the handler used the connection ({name}) for a skipped message")
 
 
 @pytest.fixture(scope="module")
@@ -36,18 +24,43 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Orderflow:
     return app
 
 
-@pytest.mark.parametrize("service", SERVICES)
-@pytest.mark.parametrize("cls", REGISTERED, ids=wire_of)
-@settings(max_examples=10, deadline=None)
-@given(data=st.data())
-def test_a_message_the_service_declines_is_one_its_handler_ignores(
-        app: Orderflow, service: str, cls: type, data: st.DataObject) -> None:
-    plan = app.plan(service)
-    envelope = an_envelope(data.draw(builds_for(cls)), flow=data.draw(FLOWS))
-    if plan.wants(envelope):
-        return  # handled as before: nothing to prove for this draw
-    assert plan.handler is not None
-    plan.handler(Untouchable(), Incoming(envelope, "t.topic", 0, 0))  # type: ignore[arg-type]
+def acted_on(app: Orderflow, service: str, flow: str) -> set[str]:
+    table = app.messages(service)
+    rows = table.choreography if flow == CHOREOGRAPHY else table.orchestration
+    return {BY_CLASS[cls].wire for cls in rows}
+
+
+def test_each_service_acts_on_what_the_saga_table_says(app: Orderflow) -> None:
+    assert {s: acted_on(app, s, CHOREOGRAPHY) for s in SERVICES} == {
+        "order": {"shipping.shipment-scheduled.v1", "inventory.stock-rejected.v1",
+                  "payment.declined.v1", "shipping.shipment-rejected.v1"},
+        "inventory": {"order.placed.v2", "payment.declined.v1",
+                      "shipping.shipment-rejected.v1", "order.expired.v1"},
+        "payment": {"inventory.stock-reserved.v1", "shipping.shipment-rejected.v1",
+                    "order.expired.v1"},
+        "shipping": {"payment.authorized.v1", "order.expired.v1"},
+        "orchestrator": set()}
+    assert {s: acted_on(app, s, ORCHESTRATION) for s in SERVICES} == {
+        "order": {"order.confirm.v1", "order.reject.v1"},
+        "inventory": {"inventory.reserve-stock.v1", "inventory.release-stock.v1"},
+        "payment": {"payment.authorize.v1", "payment.void.v1"},
+        "shipping": {"shipping.schedule-shipment.v1", "shipping.cancel-shipment.v1"},
+        "orchestrator": {"order.placed.v2", "inventory.stock-reserved.v1",
+                         "inventory.stock-rejected.v1", "inventory.stock-released.v1",
+                         "payment.authorized.v1", "payment.declined.v1", "payment.voided.v1",
+                         "payment.cancelled.v1", "shipping.shipment-scheduled.v1",
+                         "shipping.shipment-rejected.v1", "shipping.shipment-cancelled.v1",
+                         "order.confirmed.v1", "order.rejected.v1", "order.expired.v1"}}
+
+
+def test_a_service_subscribes_to_the_topics_its_rows_arrive_on(app: Orderflow) -> None:
+    topics = {s: app.plan(s).topics for s in SERVICES}
+    assert topics == {
+        "order": ["t.inventory", "t.orders.commands", "t.payments", "t.shipping"],
+        "inventory": ["t.inventory.commands", "t.orders", "t.payments", "t.shipping"],
+        "payment": ["t.inventory", "t.orders", "t.payments.commands", "t.shipping"],
+        "shipping": ["t.orders", "t.payments", "t.shipping.commands"],
+        "orchestrator": ["t.inventory", "t.orders", "t.payments", "t.shipping"]}
 
 
 def test_an_order_placed_goes_to_whoever_acts_on_it_in_its_flow(app: Orderflow) -> None:
@@ -55,3 +68,7 @@ def test_an_order_placed_goes_to_whoever_acts_on_it_in_its_flow(app: Orderflow) 
                         if app.plan(service).wants(an_envelope(a_placed_order(), flow=flow))}
                  for flow in (CHOREOGRAPHY, ORCHESTRATION)}
     assert wanted_by == {CHOREOGRAPHY: {"inventory"}, ORCHESTRATION: {"orchestrator"}}
+
+
+def test_a_message_without_a_flow_is_nobodys(app: Orderflow) -> None:
+    assert not [s for s in SERVICES if app.plan(s).wants(an_envelope(a_placed_order(), flow=None))]

@@ -98,6 +98,7 @@ def test_the_relay_loop_survives_errors(engine: sa.Engine, kind: str,
 def test_the_timers_loop_survives_errors(kind: str) -> None:
     stop = threading.Event()
     ticker = FailsThenStops(stop, ERRORS[kind], failures=3)
-    process = ServiceProcess(ServicePlan("order", None, tickers=[ticker]), None, None, stop)
+    plan = ServicePlan(name="order", relay_store=None, tickers=[ticker])
+    process = ServiceProcess(plan, None, None, stop)
     process._tick()
     assert ticker.calls == 4

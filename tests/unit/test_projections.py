@@ -9,12 +9,13 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from adapters.kafka.consumer import Incoming, Unhandleable
+from adapters.kafka.consumer import Incoming
 from adapters.sql.event_store import ConcurrencyError
 from domain import inventory_events as inv
 from domain import order_events as o
 from domain import payment_events as p
 from domain import shipping as sh
+from domain.errors import Unhandleable
 from domain.ids import InvalidIdentifier
 from projections import timeline
 from projections.projector import Projector
