@@ -35,7 +35,7 @@ import psycopg
 import sqlalchemy as sa
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from psycopg import sql
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 
 from adapters import faults
 from adapters.kafka.client import DELIVERY_TIMEOUT_MS, produce, producer_config
@@ -43,6 +43,7 @@ from adapters.kafka.errors import KafkaClientError, QueueFull
 from adapters.retry import backoff, log_retry
 from adapters.sql.engine import READONLY
 from adapters.sql.tables import outbox
+from adapters.sql.transaction import on_commit
 from domain.errors import OrderflowError
 
 logger = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ class OutboxRelay:
         self._stopping = threading.Event()  # set by run(): stop waiting for reports
         self.watching = threading.Event()  # the commit watcher sees other processes' commits
         self._producer: Producer | None = None
-        event.listen(engine, "commit", lambda _conn: self.wakeup.set())  # same-process appends
+        on_commit(engine, self.wakeup.set)  # same-process appends, once they are visible
 
     @property
     def producer(self) -> Producer:

@@ -17,7 +17,9 @@ transaction. The loop survives every error; a thread that still dies takes the p
 with it, and whoever started it restarts it.
 
 Speed without weaker guarantees: messages the service declares no interest in (`wants`)
-advance the positions and nothing else; the rest of a batch runs straight in the one
+advance the positions and nothing else, and a batch of nothing but those writes nothing
+at once — its positions go with the next batch that writes, or after `SAVE_SKIPPED_EVERY`
+(a restart re-reads them, and skips them again); the rest of a batch runs straight in the one
 transaction (or through a `batch_handler` that writes set-wise), and only if something
 in it fails is the batch redone with a savepoint per message — its dedupe, handler and
 bookkeeping all inside that savepoint — to dead-letter just the one that fails.
@@ -64,6 +66,7 @@ logger = logging.getLogger(__name__)
 MAX_RECORD_BYTES = 256 * 1024  # our envelopes are < 10 KiB; anything this big is poison
 REJOIN_DEADLINE = 60.0  # seconds without any assignment before the Kafka client is replaced
 MESSAGE_TRIES = 5  # a handler failing this often on a store that works: poison
+SAVE_SKIPPED_EVERY = 1.0  # seconds: positions moved only by skipped messages are stored then
 
 
 class Verdict(enum.Enum):
@@ -139,6 +142,8 @@ class ConsumerRuntime:
         self.caught_up = threading.Event()  # the backlog found at start is applied
         self.rebalances = 0
         self.processed = 0
+        self._unsaved: dict[tuple[str, int], int] = {}  # moved past skipped messages only
+        self._saved_at = time.monotonic()
 
     def run(self, stop: threading.Event) -> None:
         self._stop = stop
@@ -156,7 +161,14 @@ class ConsumerRuntime:
                     log_retry(logger, f"{self.name}: batch", exc, failures)
                     stop.wait(backoff(failures))
         finally:
+            self._save_skipped_quietly()
             self.close()
+
+    def _save_skipped_quietly(self) -> None:
+        try:
+            self.save_skipped()
+        except Exception as exc:  # stopping anyway: they are re-read and skipped next time
+            logger.info("%s: storing skipped positions on stop failed: %s", self.name, exc)
 
     def _subscribe(self) -> None:
         self.consumer.subscribe(self.topics, on_assign=self._on_assign,
@@ -187,6 +199,8 @@ class ConsumerRuntime:
         first = self.consumer.poll(timeout)
         self._check_caught_up()
         if first is None:
+            if self._unsaved and time.monotonic() - self._saved_at >= SAVE_SKIPPED_EVERY:
+                self.save_skipped()  # quiet now: what was skipped is stored anyway
             return 0
         batch = [first, *self.consumer.consume(num_messages=self.batch_size - 1, timeout=0)]
         records = [m for m in batch if self._is_record(m)]
@@ -242,6 +256,8 @@ class ConsumerRuntime:
         in it; if any message fails, that attempt is rolled back and the batch is applied
         again with a savepoint per message, so only the failing one is dead-lettered."""
         decoded = [self._decode(m) for m in records]
+        if not any(isinstance(i, Exception) or self.wants(i.envelope) for i in decoded):
+            return self._skip(records)
         try:
             return self._apply_batch(records, decoded, one_by_one=False)
         except _OneByOne as exc:
@@ -250,9 +266,26 @@ class ConsumerRuntime:
                         type(cause).__name__, cause, len(records))
             return self._apply_batch(records, decoded, one_by_one=True)
 
+    def _skip(self, records: list[Message]) -> dict[tuple[str, int], int]:
+        """Nothing in the batch to apply: no transaction now (see the module docstring)."""
+        positions = {(t, p): o + 1 for t, p, o in map(position, records)}
+        self._unsaved.update(positions)
+        if time.monotonic() - self._saved_at >= SAVE_SKIPPED_EVERY:
+            self.save_skipped()
+        return positions
+
+    def save_skipped(self) -> None:
+        """Store the positions that only skipped messages moved."""
+        if self._unsaved:
+            with write(self.engine) as connection:
+                tracking.save_positions(connection, self.group, self._unsaved)
+            self._unsaved.clear()
+        self._saved_at = time.monotonic()
+
     def _apply_batch(self, records: list[Message], decoded: list[Incoming | Exception], *,
                      one_by_one: bool) -> dict[tuple[str, int], int]:
         positions = {(t, p): o + 1 for t, p, o in map(position, records)}
+        unsaved = {**self._unsaved, **positions}
         with write(self.engine) as connection:
             pairs = list(zip(records, decoded, strict=True))
             if one_by_one:
@@ -261,7 +294,9 @@ class ConsumerRuntime:
             else:
                 self._together(connection, pairs)
             faults.point("consumer.mid_batch")  # effects written, nothing committed yet
-            tracking.save_positions(connection, self.group, positions)
+            tracking.save_positions(connection, self.group, unsaved)
+        self._unsaved.clear()
+        self._saved_at = time.monotonic()
         return positions
 
     def _together(self, connection: Connection,
@@ -407,6 +442,7 @@ class ConsumerRuntime:
         self._targets = None
         for tp in partitions:
             self._next.pop((tp.topic, tp.partition), None)
+            self._unsaved.pop((tp.topic, tp.partition), None)  # its next owner skips again
         logger.info("%s: revoked %d partitions", self.name, len(partitions))
 
 

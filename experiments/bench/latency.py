@@ -7,6 +7,7 @@ import statistics
 import time
 from dataclasses import dataclass
 
+from experiments.bench.hops import HopProbe, Hops
 from experiments.bench.rig import Rig
 from projections.tables import stamp
 from services.clock import system_clock
@@ -23,17 +24,20 @@ class LatencyResult:
     p95_ms: float
     p99_ms: float
     max_ms: float
+    hops: Hops
 
 
 def light_load(rig: Rig, flow: str, rate: float, duration: float) -> LatencyResult:
     count = max(2, round(rate * duration))
     since = stamp(system_clock())
+    probe = HopProbe(rig.app.settings.bootstrap_servers, rig.marks.topics)
     achieved = _paced(rig, flow, rate, count)
     rig.await_settled(flow, since, count, f"{flow}: light load final")
     latencies = sorted((final - placed).total_seconds() * 1000
                        for placed, final in rig.board.times(flow, since))
     p50, p95, p99 = (_percentile(latencies, q) for q in (50, 95, 99))
-    return LatencyResult(flow, rate, duration, count, achieved, p50, p95, p99, latencies[-1])
+    return LatencyResult(flow, rate, duration, count, achieved, p50, p95, p99, latencies[-1],
+                         probe.read(flow))
 
 
 def _paced(rig: Rig, flow: str, rate: float, count: int) -> float:

@@ -88,9 +88,26 @@ def _latency(result: Document) -> Section:
                                ("max ms", "max_ms"))]
     rows += [["orders", *(flows[f]["orders"] for f in flows)],
              ["achieved orders/s", *(f"{flows[f]['achieved_rate']:.1f}" for f in flows)]]
+    rows += [[label, *(f"{flows[f]['hops'][f'{key}_p50_ms']:.0f} / "
+                       f"{flows[f]['hops'][f'{key}_p99_ms']:.0f}" for f in flows)]
+             for label, key in (("hop: decide → produce, p50 / p99 ms", "decide_to_produce"),
+                                ("hop: produce → apply, p50 / p99 ms", "produce_to_apply"))]
+    services = sorted({s for f in flows for s in flows[f]["hops"]["by_service"]})
+    rows += [[f"  {service}: p50 ms each hop", *(_hop(flows[f]["hops"], service) for f in flows)]
+             for service in services]
+    rows += [["messages per order on the path", *(
+        f"{flows[f]['hops']['messages'] / max(1, flows[f]['orders']):.1f}" for f in flows)]]
     title = (f"latency: place → final at {some['rate']:g} orders/s for {some['duration']:g} s"
              " (event times)")
     return title, ["", *flows], rows
+
+
+def _hop(hops: dict[str, Any], service: str) -> str:
+    figures = hops["by_service"].get(service)
+    if figures is None:
+        return "-"
+    return (f"{figures['decide_to_produce_p50_ms']:.0f} / "
+            f"{figures['produce_to_apply_p50_ms']:.0f}")
 
 
 def _ratios(result: Document) -> Section:
