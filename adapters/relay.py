@@ -42,6 +42,7 @@ from adapters.kafka.client import DELIVERY_TIMEOUT_MS, produce, producer_config
 from adapters.kafka.errors import KafkaClientError, QueueFull
 from adapters.retry import backoff, log_retry
 from adapters.sql.engine import READONLY
+from adapters.sql.plain import chunks, in_list, run
 from adapters.sql.tables import outbox
 from adapters.sql.transaction import on_commit
 from domain.errors import OrderflowError
@@ -196,11 +197,8 @@ class OutboxRelay:
             self._producer = None
 
     def _next_batch(self) -> list[Any]:
-        query = (sa.select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.value,
-                           outbox.c.headers)
-                 .where(_WAITING).order_by(outbox.c.id).limit(self.batch_size))
         with self.engine.connect().execution_options(**READONLY) as connection:
-            return list(connection.execute(query))
+            return list(run(connection, _NEXT_BATCH, {"limit": self.batch_size}))
 
     def _produce(self, rows: list[Any]) -> Reports:
         reports = Reports(len(rows))
@@ -244,8 +242,10 @@ class OutboxRelay:
             return
         now = datetime.now(UTC).isoformat()
         with self.engine.begin() as connection:
-            connection.execute(outbox.update().where(outbox.c.id.in_(ids))
-                               .values(published_at=now))
+            for chunk in chunks(ids):
+                marks, params = in_list(chunk)
+                run(connection, f"UPDATE outbox SET published_at = :now WHERE id IN ({marks})",
+                    {**params, "now": now})
         logger.debug("%s published %d outbox rows (last id %d)", self.name, len(ids), ids[-1])
 
     def _refuse(self, refused: dict[int, KafkaError]) -> None:
@@ -280,3 +280,6 @@ class OutboxRelay:
 
 
 _WAITING = sa.and_(outbox.c.published_at.is_(None), outbox.c.quarantined_at.is_(None))
+# The same rows, as the pending index (ix_outbox_pending) covers them: lowest id first.
+_NEXT_BATCH = ("SELECT id, topic, key, value, headers FROM outbox WHERE published_at IS NULL "
+               "AND quarantined_at IS NULL ORDER BY id LIMIT :limit")

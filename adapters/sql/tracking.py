@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from adapters.sql.plain import chunks, in_list, run
 from adapters.sql.tables import consumer_positions, processed_messages
 from adapters.sql.upserts import upsert
 
@@ -50,20 +51,21 @@ def _moved_on(new: Any) -> dict[str, Any]:
 
 
 def already_processed(connection: Connection, group: str, message_ids: list[str]) -> set[str]:
-    if not message_ids:
-        return set()
-    rows = connection.execute(sa.select(processed_messages.c.message_id).where(
-        processed_messages.c.group_id == group,
-        processed_messages.c.message_id.in_(message_ids)))
-    return set(rows.scalars())
+    seen: set[str] = set()
+    for chunk in chunks(message_ids):
+        marks, params = in_list(chunk)
+        rows = run(connection, "SELECT message_id FROM processed_messages WHERE group_id = "
+                   f":group AND message_id IN ({marks})", {**params, "group": group})
+        seen.update(row[0] for row in rows)
+    return seen
 
 
 def mark_processed(connection: Connection, group: str, message_ids: list[str]) -> None:
     if message_ids:
         now = datetime.now(UTC).isoformat()
-        connection.execute(processed_messages.insert(),
-                           [{"group_id": group, "message_id": m, "processed_at": now}
-                            for m in message_ids])
+        run(connection, "INSERT INTO processed_messages (group_id, message_id, processed_at) "
+            "VALUES (:group_id, :message_id, :processed_at)",
+            [{"group_id": group, "message_id": m, "processed_at": now} for m in message_ids])
 
 
 def reset_group(connection: Connection, group: str) -> None:

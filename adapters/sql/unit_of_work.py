@@ -25,7 +25,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
@@ -44,6 +43,7 @@ from adapters.sql.event_store import (
     stored_body,
     stored_envelope,
 )
+from adapters.sql.plain import chunks, in_list, run
 from adapters.sql.tables import timers
 from adapters.sql.transaction import write
 from adapters.sql.upserts import upsert
@@ -68,21 +68,6 @@ _LAST_ROW = "SELECT * FROM events WHERE stream_id = :stream ORDER BY version DES
 _CLEAR_TIMER = "DELETE FROM timers WHERE kind = :kind AND key = :key"
 _DUE_TIMERS = ("SELECT key FROM timers WHERE kind = :kind AND due_at <= :now "
                "ORDER BY due_at LIMIT 200")
-_PREFETCH_CHUNK = 500  # stream ids per IN (...), well under every driver's limit
-
-
-@cache
-def _pyformat(statement: str) -> str:
-    """`:name` placeholders as psycopg's `%(name)s` (SQLite's driver takes `:name`)."""
-    import re
-    return re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", statement.replace("%", "%%"))
-
-
-def _run(connection: Connection, statement: str, params: Any) -> Any:
-    """A plain DBAPI statement (one dict: execute; a list of dicts: executemany)."""
-    if connection.dialect.name != "sqlite":
-        statement = _pyformat(statement)
-    return connection.exec_driver_sql(statement, params)
 
 
 class Batch:
@@ -101,15 +86,13 @@ class Batch:
         self.sent: list[object] = []  # commands queued, in order
 
     def prefetch(self, streams: Iterable[StreamId]) -> None:
-        """Load these streams whole, in one query per 500 (new streams come back empty)."""
+        """Load these streams whole, one query per 500 (new streams come back empty)."""
         ids = sorted({str(s) for s in streams} - self._fetched.keys())
-        for start in range(0, len(ids), _PREFETCH_CHUNK):
-            chunk = ids[start:start + _PREFETCH_CHUNK]
-            names = {f"s{i}": sid for i, sid in enumerate(chunk)}
-            rows = _run(self.connection,
-                        "SELECT stream_id, version, type, schema_version, data FROM events "
-                        f"WHERE stream_id IN ({', '.join(':' + n for n in names)}) "
-                        "ORDER BY stream_id, version", names)
+        for chunk in chunks(ids):
+            marks, names = in_list(chunk)
+            rows = run(self.connection,
+                       "SELECT stream_id, version, type, schema_version, data FROM events "
+                       f"WHERE stream_id IN ({marks}) ORDER BY stream_id, version", names)
             for sid in chunk:
                 self._fetched[sid] = []
             for row in rows:
@@ -140,9 +123,9 @@ class Batch:
     def _load(self, sid: str, key: Any, initial: Any, evolve: Callable[[Any, Any], Any]
               ) -> tuple[int, Any]:
         version, state = self.store.folds.get(self.connection, key) or (0, initial)
-        rows = self._fetched.get(sid)
+        rows: Iterable[Any] | None = self._fetched.get(sid)
         if rows is None:
-            rows = _run(self.connection, _STREAM_ROWS, {"stream": sid, "version": version})
+            rows = run(self.connection, _STREAM_ROWS, {"stream": sid, "version": version})
         for row in rows:
             if row.version > version:
                 state, version = evolve(state, stored_body(row)[1]), row.version
@@ -188,7 +171,7 @@ class Batch:
         if pending:
             last = pending[-1][1]
         else:
-            row = _run(self.connection, _LAST_ROW, {"stream": sid}).first()
+            row = run(self.connection, _LAST_ROW, {"stream": sid}).first()
             if row is None:
                 return
             last = stored_envelope(row)
@@ -203,7 +186,7 @@ class Batch:
         self._timers[(kind, key)] = due
 
     def due(self, kind: str, now: datetime) -> list[str]:
-        rows = _run(self.connection, _DUE_TIMERS, {"kind": kind, "now": _text(now)})
+        rows = run(self.connection, _DUE_TIMERS, {"kind": kind, "now": _text(now)})
         return [row.key for row in rows]
 
     def flush(self) -> None:
@@ -211,17 +194,17 @@ class Batch:
         Then stage the folds (published once the COMMIT is confirmed)."""
         if self._events:
             try:
-                _run(self.connection, _INSERT_EVENTS, self._events)
+                run(self.connection, _INSERT_EVENTS, self._events)
             except IntegrityError as exc:
                 raise ConcurrencyError(f"a stream of {self._events[0]['stream_id']} and "
                                        f"{len(self._events) - 1} more events changed "
                                        "concurrently") from exc
         if self._outbox:
-            _run(self.connection, _INSERT_OUTBOX, self._outbox)
+            run(self.connection, _INSERT_OUTBOX, self._outbox)
         cleared = [{"kind": k, "key": key} for (k, key), due in self._timers.items()
                    if due is None]
         if cleared:
-            _run(self.connection, _CLEAR_TIMER, cleared)
+            run(self.connection, _CLEAR_TIMER, cleared)
         upsert(self.connection, timers,
                [{"kind": k, "key": key, "due_at": _text(due)}
                 for (k, key), due in self._timers.items() if due is not None], _moved)
