@@ -51,6 +51,8 @@ def bench(ctx: typer.Context,
               min=1, max=3600, help="Light load, seconds [default: 30].")] = None,
           raw_records: Annotated[int | None, typer.Option(
               min=100, max=10_000_000, help="Raw Kafka records [default: 100000].")] = None,
+          placers: Annotated[int | None, typer.Option(
+              min=1, max=16, help="Placer processes in a burst [default: 2].")] = None,
           quick_mode: Annotated[bool, typer.Option(
               "--quick", help="Tiny sizes; finishes in well under a minute.")] = False,
           postgres_url: Annotated[str | None, typer.Option(
@@ -69,7 +71,8 @@ def bench(ctx: typer.Context,
           json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
           ) -> None:
     """Measure the pipeline against raw Kafka and raw SQL on this machine (minutes)."""
-    sizes = {"orders": orders, "rate": rate, "duration": duration, "raw_records": raw_records}
+    sizes = {"orders": orders, "rate": rate, "duration": duration, "raw_records": raw_records,
+             "placers": placers}
     _check(postgres_url)
     _check_cli(cli, runs, {**sizes, "postgres_url": postgres_url, "keep": keep or None})
     orderflow = app_of(ctx)

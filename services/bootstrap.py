@@ -11,10 +11,10 @@ or one read model does not pay for Kafka clients and every service (`orderflow b
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from adapters import faults
 from adapters.catalog import load_catalog
@@ -95,18 +95,11 @@ class Orderflow:
 
     def messages(self, service: str) -> MessageTable:
         """A service's message table: what it does (`orderflow run SERVICE --describe`)."""
-        match service:
-            case "order":
-                return self.orders().messages()
-            case "inventory":
-                return self.inventory().messages()
-            case "payment":
-                return self.payment().messages()
-            case "shipping":
-                return self.shipping().messages()
-            case "orchestrator":
-                return self.orchestrator().messages()
-        raise UnknownService(f"unknown service {service!r}; choose from {', '.join(SERVICES)}")
+        factory = _SERVICE_FACTORIES.get(service)
+        if factory is None:
+            raise UnknownService(f"unknown service {service!r}; "
+                                 f"choose from {', '.join(SERVICES)}")
+        return factory(self).messages()
 
     def describe(self, service: str) -> list[dict[str, str]]:
         """What a service does, row by row, from its message table (the projector: which
@@ -282,6 +275,16 @@ class Orderflow:
         for engine in self._engines.values():
             engine.dispose()
         self._engines.clear()
+
+
+class _Service(Protocol):
+    def messages(self) -> MessageTable: ...
+
+
+# What each deployable service is built from (the projector is not a message-table service).
+_SERVICE_FACTORIES: dict[str, Callable[[Orderflow], _Service]] = {
+    "order": Orderflow.orders, "inventory": Orderflow.inventory, "payment": Orderflow.payment,
+    "shipping": Orderflow.shipping, "orchestrator": Orderflow.orchestrator}
 
 
 def _summary(function: object) -> str:

@@ -28,6 +28,7 @@ class BenchConfig:
     store_batch: int = 100        # events per transaction in the store baseline
     warmup: int = 200             # orders per flow before anything is measured
     stall_timeout: float = 120.0  # no progress for this long is a failure
+    placers: int = 2              # placer processes in a burst
     postgres_url: str | None = None
     keep: bool = False            # keep the run's topics, schemas and data dir
     quick: bool = False

@@ -22,7 +22,8 @@ class BurstResult:
     seconds: float            # first place → last final status
     visible_seconds: float    # first place → every order final in order_view (polled)
     orders_per_s: float
-    place_per_s: float        # how fast the placer alone went
+    place_per_s: float        # how fast the placers alone went
+    placers: int              # placer processes
     messages: int             # records appended to the run's topics
     messages_per_s: float
     messages_per_order: float
@@ -35,20 +36,20 @@ class BurstResult:
 def warm_up(rig: Rig, flow: str, count: int) -> None:
     """Orders through every code path, caches and connections; excluded from figures."""
     since = stamp(system_clock())
-    orders = rig.app.orders()
-    rig.workload.burst(orders, flow, count,
-                       lambda n: rig.reporter.progress(f"{flow}: warm-up placed", n, count))
+    rig.workload.burst(rig.app.settings, flow, count,
+                       lambda n: rig.reporter.progress(f"{flow}: warm-up placed", n, count),
+                       rig.placers)
     rig.await_settled(flow, since, count, f"{flow}: warm-up final")
     rig.quiesce()
 
 
 def burst(rig: Rig, flow: str, count: int) -> BurstResult:
-    orders = rig.app.orders()
     since = stamp(system_clock())
     marks, cpu = rig.marks.total(), cpu_snapshot(rig.pids)
     began = time.monotonic()
     place_rate = rig.workload.burst(
-        orders, flow, count, lambda n: rig.reporter.progress(f"{flow}: burst placed", n, count))
+        rig.app.settings, flow, count,
+        lambda n: rig.reporter.progress(f"{flow}: burst placed", n, count), rig.placers)
     rig.await_settled(flow, since, count, f"{flow}: burst final")
     visible = time.monotonic() - began
     messages = rig.quiesce() - marks
@@ -56,6 +57,7 @@ def burst(rig: Rig, flow: str, count: int) -> BurstResult:
     times = rig.board.times(flow, since)
     seconds = max(1e-6, (max(f for _, f in times) - min(p for p, _ in times)).total_seconds())
     services = sum(v for k, v in spent.items() if k not in SERVICE_ONLY)
-    return BurstResult(flow, count, seconds, visible, count / seconds, place_rate, messages,
+    return BurstResult(flow, count, seconds, visible, count / seconds, place_rate, rig.placers,
+                       messages,
                        messages / seconds, messages / count, rig.board.outcomes(flow, since),
                        spent, services / count, sum(spent.values()) / count)

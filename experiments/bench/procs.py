@@ -59,13 +59,14 @@ class Fleet:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (0 when it is gone)."""
+    """User + system CPU time of a process so far, with that of its children it has
+    waited for (the bench's placer processes); 0 when it is gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return 0.0
     fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
-    return (int(fields[11]) + int(fields[12])) / TICKS
+    return sum(int(f) for f in fields[11:15]) / TICKS  # utime, stime, cutime, cstime
 
 
 def peak_rss_mib(pid: int) -> float:

@@ -31,6 +31,7 @@ class Rig:
     reporter: Reporter
     pids: dict[str, int]  # every process whose CPU time counts: services, placer, broker
     stall_timeout: float
+    placers: int  # placer processes in a burst (the bench process counts their CPU)
 
     def await_settled(self, flow: str, since: str, expected: int, label: str) -> None:
         """Poll order_view until `expected` of this phase's orders are final. Stuck means

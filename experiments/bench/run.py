@@ -125,7 +125,7 @@ class Bench:
         marks = kafka.Watermarks(app.settings.bootstrap_servers,
                                  [s.name for s in topic_specs(app.settings.topic_prefix)])
         return Rig(app, Board(app.store("projector")), fleet, workload, marks, self.reporter,
-                   pids, self.config.stall_timeout)
+                   pids, self.config.stall_timeout, self.config.placers)
 
     def _phases(self, rig: Rig) -> tuple[list[BurstResult], list[LatencyResult]]:
         bursts: list[BurstResult] = []

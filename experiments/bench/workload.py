@@ -6,16 +6,20 @@ stream carries the whole run (each holds one entry per order it ever touched).
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from adapters.codec import Envelope, encode, envelope_for, headers
+from adapters.settings import Settings
 from domain.catalog import Catalog
 from domain.order_events import Channel, OrderPlaced
 from domain.order_placement import place_order
+from experiments.bench.config import BenchError
 from services.clock import system_clock
 from services.inventory import Inventory
 from services.order import Orders
@@ -59,15 +63,49 @@ class Workload:
                             items=[(self.skus[index % len(self.skus)], 1)],
                             ship_to=SHIP_TO, flow=flow, channel=Channel.BENCH)
 
-    def burst(self, orders: Orders, flow: str, count: int, tick: Tick) -> float:
-        """Place `count` orders as fast as one placer can; return orders placed per second."""
+    def burst(self, settings: Settings, flow: str, count: int, tick: Tick,
+              placers: int) -> float:
+        """Place `count` orders as fast as `placers` processes can (each with its own
+        stores and clients, so the placer is not the bottleneck); return orders/s."""
+        context = multiprocessing.get_context("spawn")  # no Kafka client survives a fork
+        done = context.Value("i", 0)
+        shares = [count // placers + (1 if k < count % placers else 0) for k in range(placers)]
+        starts = [self.placed + sum(shares[:k]) for k in range(placers)]
+        processes = [context.Process(target=_place_share, name=f"bench-placer-{k}", args=(
+            settings, flow, self.customers, self.skus, start, share, done))
+            for k, (start, share) in enumerate(zip(starts, shares, strict=True))]
         began = time.perf_counter()
-        for index in range(count):
-            self.place(orders, flow)
-            if index % 100 == 0:
-                tick(index)
+        for process in processes:
+            process.start()
+        while any(process.is_alive() for process in processes):
+            tick(done.value)
+            time.sleep(0.1)  # progress only: the figures come from event times
+        for process in processes:
+            process.join()
+        failed = [p.name for p in processes if p.exitcode != 0]
+        if failed:
+            raise BenchError(f"placer {failed[0]} exited with code "
+                             f"{processes[0].exitcode}; see its output above")
+        self.placed += count
         tick(count)
         return count / (time.perf_counter() - began)
+
+
+def _place_share(settings: Settings, flow: str, customers: list[str], skus: list[str],
+                 start: int, count: int, done: Any) -> None:
+    """One placer process: orders start..start+count of the run, in its own stores."""
+    from services.bootstrap import bootstrap
+    app = bootstrap(settings)
+    orders = app.orders()
+    try:
+        for index in range(start, start + count):
+            orders.place(customer_id=customers[index % len(customers)],
+                         items=[(skus[index % len(skus)], 1)], ship_to=SHIP_TO, flow=flow,
+                         channel=Channel.BENCH)
+            with done.get_lock():
+                done.value += 1
+    finally:
+        app.close()
 
 
 def sample_orders(catalog: Catalog, count: int) -> list[Placed]:
