@@ -70,7 +70,7 @@ def _pipeline(result: Document) -> Section:
     rows = [row("orders/s to a final status", "orders_per_s"),
             row("seconds, first place → last final", "seconds", "{:.1f}"),
             row("seconds until all final in order_view", "visible_seconds", "{:.1f}"),
-            row("placing rate (all placer processes), orders/s", "place_per_s"),
+            row("placing rate (all placers), orders/s", "place_per_s"),
             row("placer processes", "placers"),
             row("Kafka messages", "messages"), row("messages per order", "messages_per_order",
                                                    "{:.1f}"),
