@@ -81,6 +81,9 @@ def sections(results: dict[str, FlowResult]) -> list[tuple[str, list[str], list[
                 for t in topics]
     messages.append(["total", _n(sum(chor.messages_per_order.values())),
                      _n(sum(orch.messages_per_order.values()))])
+    messages.append(["  coordination", _n(chor.coordination_per_order),
+                     _n(orch.coordination_per_order)])
+    messages.append(["  read-model feed", _n(chor.feed_per_order), _n(orch.feed_per_order)])
     latency = [[label, _ms(chor.percentile(q)), _ms(orch.percentile(q))]
                for label, q in (("p50", 50), ("p95", 95))]
     latency.append(["orders measured", str(len(chor.latencies_ms)), str(len(orch.latencies_ms))])
@@ -103,6 +106,8 @@ def document(results: dict[str, FlowResult]) -> dict[str, Any]:
 
     return {flow: {"outcomes": {k: {"status": v[0], "reason": v[1]} for k, v in r.outcomes.items()},
                    "messages_per_order": r.messages_per_order,
+                   "coordination_per_order": r.coordination_per_order,
+                   "feed_per_order": r.feed_per_order,
                    "latency_ms": {"p50": r.percentile(50), "p95": r.percentile(95),
                                   "count": len(r.latencies_ms)},
                    "coupling": {k: sorted(v) for k, v in r.coupling.items()},

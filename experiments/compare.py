@@ -87,6 +87,10 @@ class FlowResult:
     batch: list[str] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
     messages_per_order: dict[str, float] = field(default_factory=dict)
+    # per order: messages some service acts on (the saga's coordination), and the rest,
+    # which only the read models read
+    coordination_per_order: float = 0.0
+    feed_per_order: float = 0.0
     coupling: dict[str, set[str]] = field(default_factory=dict)
     unfinished: list[str] = field(default_factory=list)
 
@@ -109,6 +113,7 @@ class Comparison:
     timeout: float = 60.0
     progress: Progress = lambda flow, done, total: None
     channel: str = Channel.COMPARE  # the demo runs it too, and says so on its orders
+    acted_on: dict[str, set[str]] = field(default_factory=dict)  # flow → coordinating types
     results: dict[str, FlowResult] = field(default_factory=dict)
 
     def run(self) -> dict[str, FlowResult]:
@@ -151,6 +156,8 @@ class Comparison:
         result.latencies_ms = sorted(latency_ms(row) for row in done)
         timelines = [self.reader.timeline(o) for o in result.batch if o in final]
         result.messages_per_order = messages_per_order(timelines, self.prefix)
+        result.coordination_per_order, result.feed_per_order = coordination_and_feed(
+            timelines, self.acted_on.get(result.flow, set()))
         result.coupling = coupling([e for t in timelines for e in t], self.prefix)
 
 
@@ -164,6 +171,18 @@ def messages_per_order(timelines: list[list[dict[str, Any]]], prefix: str) -> di
     """Records per order on each topic (prefix removed), averaged over the timelines."""
     counts: Counter[str] = Counter(e["topic"].removeprefix(prefix) for t in timelines for e in t)
     return {topic: n / len(timelines) for topic, n in sorted(counts.items())} if timelines else {}
+
+
+def coordination_and_feed(timelines: list[list[dict[str, Any]]],
+                          acted_on: set[str]) -> tuple[float, float]:
+    """Per order: the records some service acts on (its message table has a row for the
+    type), and those only the read models read (saga bookkeeping, stock and credit
+    entries)."""
+    if not timelines:
+        return 0.0, 0.0
+    entries = [e for t in timelines for e in t]
+    coordination = sum(1 for e in entries if e["type"] in acted_on)
+    return coordination / len(timelines), (len(entries) - coordination) / len(timelines)
 
 
 def coupling(events: list[dict[str, Any]], prefix: str = "") -> dict[str, set[str]]:
@@ -187,7 +206,8 @@ def comparison(app: Orderflow, batch_size: int, timeout: float, progress: Progre
     """Seed this run's customers and stock on the live system, and aim a comparison at it."""
     customers = seed(app, run_id(), batch_size)
     return Comparison(app.orders(), app.read_models(), customers, app.settings.topic_prefix,
-                      batch_size, timeout, progress, channel)
+                      batch_size, timeout, progress, channel,
+                      {flow: app.acted_on(flow) for flow in FLOWS})
 
 
 def seed(app: Orderflow, tag: str, batch_size: int) -> dict[str, str]:

@@ -101,6 +101,13 @@ class Orderflow:
                                  f"choose from {', '.join(SERVICES)}")
         return factory(self).messages()
 
+    def acted_on(self, flow: str) -> set[str]:
+        """Wire types some service's message table has a row for in `flow`: the messages
+        that coordinate the saga (the rest only feed the read models)."""
+        from adapters.registry import BY_CLASS
+        return {BY_CLASS[cls].wire for service in _SERVICE_FACTORIES
+                for row_flow, cls, _ in self.messages(service).rows() if row_flow == flow}
+
     def describe(self, service: str) -> list[dict[str, str]]:
         """What a service does, row by row, from its message table (the projector: which
         read model each event feeds)."""

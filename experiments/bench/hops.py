@@ -16,7 +16,7 @@ after the phase from the topics, from the offsets the phase began at.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -38,6 +38,8 @@ class Hops:
     produce_to_apply_p99_ms: float
     # p50 ms per service that decided (decide → produce) or applied (produce → apply)
     by_service: dict[str, dict[str, float]]
+    coordination: int  # messages some service acts on (its message table has a row)
+    feed: int          # messages only the read models read
 
 
 class HopProbe:
@@ -47,11 +49,15 @@ class HopProbe:
         self.consumer: Consumer = assigned_consumer(bootstrap, topics, from_beginning=False,
                                                     who="bench-hops")
 
-    def read(self, flow: str, idle: float = 2.0) -> Hops:
+    def read(self, flow: str, acted_on: Collection[str], idle: float = 2.0) -> Hops:
+        """`acted_on`: the wire types some service's message table has a row for in
+        `flow` (coordination); every other message feeds only the read models."""
         seen: dict[str, tuple[datetime, float, str | None, str]] = {}
+        coordination = 0
         try:
             for message in messages(self.consumer, idle):
-                _note(message, flow, seen)
+                if _note(message, flow, seen) in acted_on:
+                    coordination += 1
         finally:
             self.consumer.close()
         decide: dict[str, list[float]] = {}
@@ -64,21 +70,25 @@ class HopProbe:
                                 "produce_to_apply_p50_ms": _p50_p99(apply.get(service, []))[0]}
                       for service in sorted(decide)}
         return Hops(flow, len(seen), *_p50_p99([v for vs in decide.values() for v in vs]),
-                    *_p50_p99([v for vs in apply.values() for v in vs]), by_service)
+                    *_p50_p99([v for vs in apply.values() for v in vs]), by_service,
+                    coordination, len(seen) - coordination)
 
 
 def _note(message: Message, flow: str,
-          seen: dict[str, tuple[datetime, float, str | None, str]]) -> None:
+          seen: dict[str, tuple[datetime, float, str | None, str]]) -> str | None:
+    """Record one message of `flow` (new ids only); return its wire type, if it was."""
     kind, millis = message.timestamp()
     if kind == TIMESTAMP_NOT_AVAILABLE:
-        return
+        return None
     try:
         envelope = decode(message.value())
     except DecodeError:
-        return  # a dead letter's copy or a notice of another shape: not on the saga's path
-    if envelope.flow == flow:
-        seen[envelope.event_id] = (envelope.occurred_at, millis / 1000, envelope.causation_id,
-                                   _decided_by(envelope.type))
+        return None  # a dead letter's copy or a notice of another shape: not on the path
+    if envelope.flow != flow or envelope.event_id in seen:
+        return None
+    seen[envelope.event_id] = (envelope.occurred_at, millis / 1000, envelope.causation_id,
+                               _decided_by(envelope.type))
+    return envelope.type
 
 
 def _decided_by(wire: str) -> str:

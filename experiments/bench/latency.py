@@ -37,7 +37,7 @@ def light_load(rig: Rig, flow: str, rate: float, duration: float) -> LatencyResu
                        for placed, final in rig.board.times(flow, since))
     p50, p95, p99 = (_percentile(latencies, q) for q in (50, 95, 99))
     return LatencyResult(flow, rate, duration, count, achieved, p50, p95, p99, latencies[-1],
-                         probe.read(flow))
+                         probe.read(flow, rig.app.acted_on(flow)))
 
 
 def _paced(rig: Rig, flow: str, rate: float, count: int) -> float:

@@ -96,8 +96,9 @@ def _latency(result: Document) -> Section:
     services = sorted({s for f in flows for s in flows[f]["hops"]["by_service"]})
     rows += [[f"  {service}: p50 ms each hop", *(_hop(flows[f]["hops"], service) for f in flows)]
              for service in services]
-    rows += [["messages per order on the path", *(
-        f"{flows[f]['hops']['messages'] / max(1, flows[f]['orders']):.1f}" for f in flows)]]
+    rows += [["messages per order: coordination + feed", *(
+        f"{flows[f]['hops']['coordination'] / max(1, flows[f]['orders']):.1f} + "
+        f"{flows[f]['hops']['feed'] / max(1, flows[f]['orders']):.1f}" for f in flows)]]
     title = (f"latency: place → final at {some['rate']:g} orders/s for {some['duration']:g} s"
              " (event times)")
     return title, ["", *flows], rows

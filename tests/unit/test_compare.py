@@ -24,6 +24,7 @@ from experiments.compare import (
     SCENARIOS,
     Comparison,
     FlowResult,
+    coordination_and_feed,
     coupling,
     latency_ms,
     messages_per_order,
@@ -36,9 +37,10 @@ CUSTOMERS = {"rich": "c-rich", "poor": "c-poor", "nobody": "c-nobody"}
 PREFIX = "cmp."
 
 
-def event(event_id: str, service: str, topic: str, cause: str | None = None) -> dict[str, Any]:
+def event(event_id: str, service: str, topic: str, cause: str | None = None,
+          wire: str = "inventory.stock-allocated.v1") -> dict[str, Any]:
     return {"event_id": event_id, "service": service, "topic": PREFIX + topic,
-            "causation_id": cause}
+            "causation_id": cause, "type": wire}
 
 
 def trace(order_id: str, flow: str) -> list[dict[str, Any]]:
@@ -109,6 +111,16 @@ def test_latency_is_placed_to_final_from_event_times() -> None:
     row = {"created_at": T0.isoformat(),
            "updated_at": (T0 + timedelta(seconds=1, milliseconds=250)).isoformat()}
     assert latency_ms(row) == 1250.0
+
+
+def test_coordination_is_what_some_service_acts_on_and_the_rest_feeds_the_read_models(
+        ) -> None:
+    acted_on = bootstrap().acted_on("choreography")
+    placed = event("a-1", "order", "orders", wire="order.placed.v2")
+    held = event("a-2", "payment", "payments", "x", wire="payment.credit-held.v1")
+    reserved = event("a-3", "inventory", "inventory", "a-1", wire="inventory.stock-reserved.v1")
+    assert coordination_and_feed([[placed, held, reserved], [placed]], acted_on) == (1.5, 0.5)
+    assert coordination_and_feed([], acted_on) == (0.0, 0.0)
 
 
 def test_messages_per_order_average_each_topic_without_the_prefix() -> None:

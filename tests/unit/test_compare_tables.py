@@ -15,6 +15,7 @@ class Result:
     def __init__(self, outcomes: dict[str, tuple[str, str | None]]) -> None:
         self.outcomes = outcomes
         self.messages_per_order: dict[str, float] = {"orders": 2.0}
+        self.coordination_per_order, self.feed_per_order = 1.0, 1.0
         self.latencies_ms = [10.0]
         self.coupling: dict[str, set[str]] = {}
 
