@@ -92,7 +92,8 @@ def _wait_for_leaders(admin: AdminClient, names: list[str], timeout: float) -> N
 # A partition whose leadership is still moving (a new topic, a restarted broker) answers
 # these for a moment even after the controller has named a leader.
 SETTLING = frozenset({KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
-                      KafkaError.UNKNOWN_TOPIC_OR_PART})
+                      KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.UNKNOWN_LEADER_EPOCH,
+                      KafkaError.FENCED_LEADER_EPOCH})
 
 
 def watermarks(consumer: Consumer, partition: TopicPartition, timeout: float = 30.0,

@@ -82,9 +82,22 @@ def verdict(error: BaseException, tries: int) -> Verdict:
         return Verdict.OUTAGE
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return Verdict.OUTAGE  # SQLAlchemy saw the connection drop
+    if isinstance(error, DBAPIError) and _contended(error):
+        return Verdict.OUTAGE  # another writer's locks: only rolling the whole batch back helps
     if isinstance(error, DBAPIError | ConcurrencyError) and tries < MESSAGE_TRIES:
         return Verdict.RETRY
     return Verdict.POISON
+
+
+# A deadlock, a serialization failure, a lock not granted: the transaction lost a race
+# with another writer (two projector instances updating one customer's credit row). A
+# retry inside the same transaction keeps its own locks and meets the same deadlock.
+_CONTENDED_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
+
+
+def _contended(error: DBAPIError) -> bool:
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    return sqlstate in _CONTENDED_SQLSTATES or "database is locked" in str(error.orig)
 
 
 @dataclass(frozen=True)
