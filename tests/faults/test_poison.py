@@ -76,6 +76,14 @@ def produce(bootstrap: str, records: list[tuple[str, int, bytes | None]]) -> lis
                          on_delivery=report)
         producer.poll(0)
     assert producer.flush(60) == 0 and len(delivered) == len(records)
+    laid: dict[tuple[str, int], list[int]] = {}
+    for message in delivered:
+        topic, partition, offset = message.topic(), message.partition(), message.offset()
+        assert topic is not None and partition is not None and offset is not None
+        laid.setdefault((topic, partition), []).append(offset)
+    holes = {key: sorted(offsets) for key, offsets in laid.items()
+             if sorted(offsets) != list(range(len(offsets)))}
+    assert not holes, f"the broker did not lay the poison out from offset 0: {holes}"
     return delivered
 
 
@@ -99,10 +107,12 @@ def test_poison_on_every_input_topic(app: Orderflow, fleet: Fleet, broker: Broke
     fleet.start(ALL)
     placed = place_all(app, mix(scale().point_orders))
     settle(app, broker, placed, fleet, scale().settle_timeout)
-    check_everything(app, broker, placed, added, figures, dlq=expected)
-
     injected = {(m.topic(), m.partition(), m.offset()) for m in poison}
     letters = [m for name in expected for m in broker.read_all(name.removesuffix(".dlq") + ".dlq")]
+    missing = injected - {where(letter)[1:] for letter in letters}
+    assert not missing, f"poison records no group dead-lettered: {sorted(missing)}"
+    check_everything(app, broker, placed, added, figures, dlq=expected)
+
     for letter in letters:
         headers = dict(letter.headers() or [])
         assert headers.keys() >= DLQ_HEADERS and headers["error"], headers
