@@ -17,6 +17,10 @@ The relay wakes when rows can be there: at once after a commit in its own proces
 through a watcher for commits from other processes (the CLI placing an order) —
 LISTEN/NOTIFY on PostgreSQL, `PRAGMA data_version` on SQLite. Backing-off polls remain
 as the safety net, should the watcher miss something or lose its connection.
+
+Two histograms (adapters/metrics.py) time the relay's hops: a delivered row's
+`created_at` to the read of the pass that published it (pick-up), and each produce call
+to its delivery report, the broker's ack (publish).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from sqlalchemy import Engine
 from adapters import faults
 from adapters.kafka.client import DELIVERY_TIMEOUT_MS, produce, producer_config
 from adapters.kafka.errors import KafkaClientError, QueueFull
+from adapters.metrics import RELAY_PICKUP_SECONDS, RELAY_PUBLISH_SECONDS
 from adapters.retry import backoff, log_retry
 from adapters.sql.engine import READONLY
 from adapters.sql.plain import chunks, in_list, run
@@ -122,10 +127,13 @@ class OutboxRelay:
         rows = self._next_batch()
         if not rows:
             return 0
+        read_at = time.time()
         faults.point("relay.before_produce")
         reports = self._produce(rows)
         faults.point("relay.after_produce")
         self._mark(reports.delivered)
+        _observe_pickup([row for row in rows if reports.errors.get(row.id, False) is None],
+                        read_at)
         self._refuse(reports.refused)
         if len(reports.delivered) < len(rows):
             raise PublishFailed(self._failure(rows, reports))
@@ -222,8 +230,11 @@ class OutboxRelay:
     def _produce_one(self, row: Any, reports: Reports) -> None:
         def on_delivery(error: KafkaError | None, _message: Message) -> None:
             reports.errors[row.id] = error
+            if error is None:
+                RELAY_PUBLISH_SECONDS.observe(time.perf_counter() - sent)
 
         headers = [(k, v.encode()) for k, v in orjson.loads(row.headers)]
+        sent = time.perf_counter()
         try:
             produce(self.producer, topic=row.topic, key=row.key.encode(), value=row.value,
                     headers=headers, on_delivery=on_delivery)
@@ -279,7 +290,29 @@ class OutboxRelay:
                 f" ({len(reports.refused)} refused for good){first}")
 
 
+def _observe_pickup(rows: list[Any], read_at: float) -> None:
+    """Each delivered row's age when the pass that published it read it (a row read
+    again after a failed pass counts once, at its last read). The rows of one unit of
+    work share their `created_at` and come in a run: a stamp is parsed once per run."""
+    stamp, at = None, None
+    for row in rows:
+        if row.created_at != stamp:
+            stamp, at = row.created_at, _epoch(row.created_at)
+        if at is not None:
+            RELAY_PICKUP_SECONDS.observe(max(0.0, read_at - at))
+
+
+def _epoch(stamp: str) -> float | None:
+    """A stored UTC ISO-8601 stamp as epoch seconds (None if unreadable: a metric must
+    never stop the relay)."""
+    try:
+        at = datetime.fromisoformat(stamp)
+    except (TypeError, ValueError):
+        return None
+    return (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).timestamp()
+
+
 _WAITING = sa.and_(outbox.c.published_at.is_(None), outbox.c.quarantined_at.is_(None))
 # The same rows, as the pending index (ix_outbox_pending) covers them: lowest id first.
-_NEXT_BATCH = ("SELECT id, topic, key, value, headers FROM outbox WHERE published_at IS NULL "
-               "AND quarantined_at IS NULL ORDER BY id LIMIT :limit")
+_NEXT_BATCH = ("SELECT id, topic, key, value, headers, created_at FROM outbox "
+               "WHERE published_at IS NULL AND quarantined_at IS NULL ORDER BY id LIMIT :limit")

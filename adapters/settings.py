@@ -43,6 +43,9 @@ def _prefix_limit() -> tuple[int, str]:
 
 
 PREFIX_MAX, _PREFIX_LIMIT_REASON = _prefix_limit()
+# ORDERFLOW_METRICS_PORT is a base: each service adds its offset (adapters/metrics.py
+# SERVICE_PORT_OFFSETS, 0 to 5), and every port must still be a port.
+METRICS_PORT_MAX = 65535 - 5
 
 
 class SettingsError(OrderflowError):
@@ -59,6 +62,7 @@ class Settings:
     order_timeout: timedelta = timedelta(seconds=30)
     step_timeout: timedelta = timedelta(seconds=5)
     retention: timedelta = timedelta(hours=168)  # processed ids, published outbox rows
+    metrics_port: int = 0  # base port of the services' /metrics; 0: not served
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -75,6 +79,7 @@ class Settings:
                                   "ORDERFLOW_STEP_TIMEOUT"),
             retention=_hours(env.get("ORDERFLOW_RETENTION_HOURS") or "168",
                              "ORDERFLOW_RETENTION_HOURS"),
+            metrics_port=_metrics_port(env.get("ORDERFLOW_METRICS_PORT") or "0"),
         )
 
     @property
@@ -128,6 +133,18 @@ def _hours(value: str, name: str) -> timedelta:
         raise SettingsError(f"{name}: expected hours above 0 and at most 100000 (e.g. 168),"
                             f" got {value[:20]!r}")
     return timedelta(hours=hours)
+
+
+def _metrics_port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= METRICS_PORT_MAX:
+        raise SettingsError(f"ORDERFLOW_METRICS_PORT: expected a port between 1 and"
+                            f" {METRICS_PORT_MAX} (each service adds up to 5), or 0 for no"
+                            f" metrics; got {value[:20]!r}")
+    return port
 
 
 def _prefix(value: str) -> str:

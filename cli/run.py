@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,6 +16,7 @@ from services.signals import install_stop_handlers
 if TYPE_CHECKING:
     from services.bootstrap import Orderflow
 
+logger = logging.getLogger(__name__)
 ServiceNames = Annotated[list[str], typer.Argument(
     metavar="SERVICE...", help=f"One or more of: {', '.join(SERVICES)}.")]
 
@@ -38,6 +40,7 @@ def run(ctx: typer.Context, services: ServiceNames, describe: Describe = False,
         stop = threading.Event()
         install_stop_handlers(stop)  # before the slow start-up: a SIGTERM now is clean too
         orderflow = app_of(ctx)
+        _serve_metrics(orderflow, services[0])  # first: a port that is taken fails at once
         _preflight(orderflow, services)
         process = orderflow.service_process(services[0], stop)
         raise typer.Exit(0 if stop.is_set() else process.serve())
@@ -66,6 +69,16 @@ def up(ctx: typer.Context) -> None:
     _preflight(orderflow, list(SERVICES))
     orderflow.create_topics()
     _supervise(orderflow, list(SERVICES))
+
+
+def _serve_metrics(orderflow: Orderflow, service: str) -> None:
+    """This service's /metrics, at ORDERFLOW_METRICS_PORT plus its offset (0: none)."""
+    from adapters import metrics
+
+    port = metrics.metrics_port(orderflow.settings.metrics_port, service)
+    if port is not None:
+        metrics.serve(port)
+        logger.info("%s: metrics on %s", service, metrics.url(port))
 
 
 def _preflight(orderflow: Orderflow, services: list[str]) -> None:

@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from sqlalchemy import Connection
 
 from adapters.codec import Envelope
-from adapters.kafka.consumer import Incoming
 from adapters.notices import NOTICES_TOPIC
+from adapters.records import Incoming
 from domain.errors import Unhandleable
 from domain.ids import validate_order_id
 from projections import (

@@ -50,7 +50,7 @@ def rebuild(engine: Engine, bootstrap_servers: str, topic_prefix: str, group: st
                               batch_handler=projector.handle_batch,
                               name="projector-rebuild")
     try:
-        marks = _watermarks(runtime.consumer, projector.topics)
+        marks = _watermarks(runtime.source.client, projector.topics)
         _reset(engine, group)
     except BaseException:
         runtime.close()

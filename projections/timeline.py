@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from adapters.kafka.consumer import Incoming
+from adapters.records import Incoming
 from adapters.sql.event_store import ConcurrencyError
 from projections.tables import order_timeline, stamp
 

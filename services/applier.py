@@ -20,7 +20,7 @@ from sqlalchemy import Connection
 
 from adapters import faults
 from adapters.codec import Envelope
-from adapters.kafka.consumer import Incoming
+from adapters.records import Incoming
 from adapters.sql.event_store import EventStore
 from adapters.sql.unit_of_work import Batch
 from domain.commands import UNDO_COMMANDS

@@ -16,8 +16,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from adapters.kafka.consumer import BatchHandler, ConsumerRuntime, Handler, Interest, everything
+from adapters.kafka.consumer import ConsumerRuntime
 from adapters.retry import backoff, log_retry
+from adapters.sql.batches import BatchHandler, Handler, Interest, everything
 from services.signals import install_stop_handlers
 
 logger = logging.getLogger(__name__)

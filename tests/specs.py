@@ -32,7 +32,7 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.pool import QueuePool, StaticPool
 
 from adapters.codec import Envelope, OrderFacts, decode, envelope_for
-from adapters.kafka.consumer import Incoming
+from adapters.records import Incoming
 from adapters.registry import BY_CLASS
 from adapters.sql import migrate
 from adapters.sql.event_store import EventStore, stored_body

@@ -23,12 +23,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from confluent_kafka import Message
 
 from adapters.codec import Envelope
-from adapters.kafka.reading import position
 from adapters.kafka.topics import DLQ_SUFFIX
 from adapters.notices import MessageDeadLettered, short
+from adapters.records import Record
 from adapters.sql.dead_letters import notice_row
 from domain.ids import InvalidIdentifier, validate_order_id
 
@@ -46,12 +45,11 @@ class DeadLetter:
     rows: list[dict[str, Any]]  # outbox rows: for `<topic>.dlq`, then the notice if any
 
 
-def dead_letter(group: str, message: Message, error: BaseException,
+def dead_letter(group: str, record: Record, error: BaseException,
                 item: Envelope | None = None, notice_prefix: str | None = None) -> DeadLetter:
     """The dead letter of a record, and its notice when `notice_prefix` gives the run's
     topic prefix (None: no notice, e.g. a rebuild's replay)."""
-    topic, partition, offset = position(message)
-    where = f"{topic}[{partition}]@{offset}"
+    topic, partition, offset, where = record.topic, record.partition, record.offset, record.where
     message_id = str(uuid.uuid5(_NAMESPACE, f"{group}\n{where}"))
     order_id = item.correlation_id if item is not None else None
     now = datetime.now(UTC)
@@ -59,12 +57,12 @@ def dead_letter(group: str, message: Message, error: BaseException,
                    order_id or "?", type(error).__name__, str(error)[:300])
     headers = [("event_id", message_id), ("original_topic", topic),
                ("original_partition", str(partition)), ("original_offset", str(offset)),
-               ("original_key_hex", (message.key() or b"").hex()),
+               ("original_key_hex", (record.key or b"").hex()),
                ("error_type", type(error).__name__), ("error", str(error)[:2000]),
                ("consumer_group", group), ("correlation_id", order_id or ""),
                ("failed_at", now.isoformat())]
-    row = {"message_id": message_id, "topic": dlq_topic(topic), "key": _text_key(message.key()),
-           "value": message.value(), "headers": orjson.dumps(headers).decode(),
+    row = {"message_id": message_id, "topic": dlq_topic(topic), "key": _text_key(record.key),
+           "value": record.value, "headers": orjson.dumps(headers).decode(),
            "created_at": now.isoformat()}
     if notice_prefix is None:
         return DeadLetter(message_id, [row])

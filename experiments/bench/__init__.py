@@ -7,6 +7,8 @@ An experiment, not a service: it drives the system from outside through
 
 Modules: `config` (sizes, targets), `procs` (the service processes and their /proc
 figures), `kafka` and `store` (raw baselines and probes), `workload` (seeding and
-placing), `pipeline` and `latency` (the phases), `results` (the document), `run`;
-`startup` (the CLI's start-up times), and `report` (the documents as tables).
+placing), `pipeline` and `latency` (the phases), `hops` and `inside` (where light-load
+latency goes: event times between the services, their /metrics inside them), `results`
+(the document), `run`; `startup` (the CLI's start-up times), and `report` (the
+documents as tables).
 """

@@ -1,5 +1,6 @@
 """Light load: orders placed at a fixed rate, place → final latency from event times
-(order_view created_at → updated_at, as `orderflow compare` measures it)."""
+(order_view created_at → updated_at, as `orderflow compare` measures it), with where it
+is spent: between the services (`hops`) and inside them (`service_hops`, their /metrics)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 from dataclasses import dataclass
 
 from experiments.bench.hops import HopProbe, Hops
+from experiments.bench.inside import MetricsProbe, ServiceHops
 from experiments.bench.rig import Rig
 from projections.tables import stamp
 from services.clock import system_clock
@@ -25,19 +27,22 @@ class LatencyResult:
     p99_ms: float
     max_ms: float
     hops: Hops
+    service_hops: ServiceHops
 
 
 def light_load(rig: Rig, flow: str, rate: float, duration: float) -> LatencyResult:
     count = max(2, round(rate * duration))
     since = stamp(system_clock())
     probe = HopProbe(rig.app.settings.bootstrap_servers, rig.marks.topics)
+    inside = MetricsProbe(rig.app.settings.metrics_port, rig.fleet.services)
     achieved = _paced(rig, flow, rate, count)
     rig.await_settled(flow, since, count, f"{flow}: light load final")
     latencies = sorted((final - placed).total_seconds() * 1000
                        for placed, final in rig.board.times(flow, since))
     p50, p95, p99 = (_percentile(latencies, q) for q in (50, 95, 99))
+    hops = probe.read(flow, rig.app.acted_on(flow))  # reads until the topics are idle
     return LatencyResult(flow, rate, duration, count, achieved, p50, p95, p99, latencies[-1],
-                         probe.read(flow, rig.app.acted_on(flow)))
+                         hops, inside.read())
 
 
 def _paced(rig: Rig, flow: str, rate: float, count: int) -> float:

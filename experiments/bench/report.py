@@ -12,7 +12,7 @@ Section = tuple[str, list[str], list[list[Any]]]
 
 def sections(result: Document) -> list[Section]:
     return [_run(result), _baselines(result), _pipeline(result), _latency(result),
-            _ratios(result), _cpu(result), _memory(result), _targets(result)]
+            _inside(result), _ratios(result), _cpu(result), _memory(result), _targets(result)]
 
 
 def startup_sections(result: Document) -> list[Section]:
@@ -110,6 +110,48 @@ def _hop(hops: dict[str, Any], service: str) -> str:
         return "-"
     return (f"{figures['decide_to_produce_p50_ms']:.0f} / "
             f"{figures['produce_to_apply_p50_ms']:.0f}")
+
+
+# The hops of adapters.metrics.HOPS as the table names them, in the order a message meets them.
+INSIDE = (("relay_pickup", "relay pick-up: created → read"),
+          ("relay_publish", "relay publish: produce → ack"),
+          ("consumer_fetch", "fetch: produce → poll"),
+          ("batch_apply", "apply: poll → commit"))
+
+
+def _inside(result: Document) -> Section:
+    """The services' histograms at light load: p50 / p99 ms per hop, then p50 per service
+    ("–": the hop had no samples)."""
+    flows = {f: figures["service_hops"] for f, figures in result["latency"].items()}
+    rows: list[list[Any]] = [
+        [label, *(f"{_ms(h['hops'][hop]['p50_ms'])} / {_ms(h['hops'][hop]['p99_ms'])}"
+                  for h in flows.values())]
+        for hop, label in INSIDE]
+    rows += [["samples, hop by hop", *(" / ".join(_count(h["hops"][hop]["samples"])
+                                                  for hop, _ in INSIDE) for h in flows.values())]]
+    services = sorted({s for h in flows.values() for s in h["by_service"]})
+    rows += [[f"  {service}: p50 each hop",
+              *(" / ".join(_ms(h["by_service"].get(service, {}).get(hop)) for hop, _ in INSIDE)
+                for h in flows.values())] for service in services]
+    if any(h["unscraped"] for h in flows.values()):
+        rows.append(["not scraped", *(", ".join(h["unscraped"]) for h in flows.values())])
+    title = "latency inside the services, same phase: p50 / p99 ms (their /metrics)"
+    return title, ["", *flows], rows
+
+
+def _count(value: float) -> str:
+    """A count in at most four characters (12, 1.3k, 63k, 1.2M)."""
+    for limit, unit in ((1e6, "M"), (1e3, "k")):
+        if value >= limit:
+            scaled = value / limit
+            return f"{scaled:.1f}{unit}" if scaled < 9.95 else f"{scaled:.0f}{unit}"
+    return f"{value:.0f}"
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.1f}" if value < 10 else f"{value:.0f}"
 
 
 def _ratios(result: Document) -> Section:

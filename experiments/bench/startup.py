@@ -22,7 +22,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from adapters.kafka.consumer import Incoming
+from adapters.records import Incoming
 from adapters.settings import Settings
 from experiments.bench.config import BenchError, Target
 from experiments.bench.env import child_environ, machine

@@ -23,11 +23,16 @@ from tests.support import wait_until
 
 
 class BrokerRestarting:
-    """The callback's view of a consumer whose broker is going away for a moment."""
+    """A client whose broker goes away for a moment while the group assigns partitions:
+    the first watermark query fails."""
 
-    def __init__(self) -> None:
+    def __init__(self, _config: dict[str, Any]) -> None:
         self.assigned: list[TopicPartition] = []
         self.answers = 0
+        self.on_assign: Any = None
+
+    def subscribe(self, _topics: list[str], *, on_assign: Any, **_: Any) -> None:
+        self.on_assign = on_assign
 
     def assign(self, partitions: list[TopicPartition]) -> None:
         self.assigned = partitions
@@ -38,6 +43,12 @@ class BrokerRestarting:
             raise KafkaException(KafkaError(KafkaError._TRANSPORT, "Broker transport failure"))
         return 0, 0
 
+    def poll(self, _timeout: float) -> None:
+        return None
+
+    def close(self) -> None:
+        pass
+
 
 def test_a_transient_broker_error_during_assignment_does_not_kill_the_consumer(
         make_env: MakeEnv) -> None:
@@ -45,16 +56,17 @@ def test_a_transient_broker_error_during_assignment_does_not_kill_the_consumer(
     with opened(env) as app:
         app.upgrade()
         runtime = ConsumerRuntime(engine=app.store("inventory"), bootstrap="127.0.0.1:1",
-                                  group="g", topics=["t"], handler=lambda *_: None)
-        consumer = BrokerRestarting()
-        real, runtime.consumer = runtime.consumer, consumer  # type: ignore[assignment]
+                                  group="g", topics=["t"], handler=lambda *_: None,
+                                  client_factory=BrokerRestarting)  # type: ignore[arg-type]
+        client = runtime.source.client
+        runtime.source.subscribe()
         # when the broker fails the first watermark query of an assignment
-        runtime._on_assign(consumer, [TopicPartition("t", 0)])  # type: ignore[arg-type]
+        client.on_assign(client, [TopicPartition("t", 0)])  # type: ignore[attr-defined]
         # then the partitions are assigned anyway, and the backlog target is found later
-        assert consumer.assigned == [TopicPartition("t", 0)]
-        runtime._check_caught_up()
+        assert client.assigned == [TopicPartition("t", 0)]  # type: ignore[attr-defined]
+        assert runtime.poll_once(timeout=0) == 0
         assert runtime.caught_up.is_set()
-        real.close()
+        runtime.close()
 
 
 def test_a_client_that_never_gets_partitions_is_replaced(make_env: MakeEnv) -> None:
@@ -65,14 +77,14 @@ def test_a_client_that_never_gets_partitions_is_replaced(make_env: MakeEnv) -> N
         runtime = ConsumerRuntime(engine=app.store("inventory"), bootstrap="127.0.0.1:1",
                                   group="g", topics=["t"], handler=lambda *_: None,
                                   rejoin_deadline=0.5)
-        first, stop = runtime.consumer, threading.Event()
+        first, stop = runtime.source.client, threading.Event()
         thread = threading.Thread(target=runtime.run, args=(stop,), daemon=True)
         thread.start()
         try:
             # then past the deadline a fresh client takes over, again and again, while
             # the runtime keeps running
-            wait_until(lambda: runtime.replacements >= 2, 30, "two client replacements")
-            assert runtime.consumer is not first and thread.is_alive()
+            wait_until(lambda: runtime.source.replacements >= 2, 30, "two client replacements")
+            assert runtime.source.client is not first and thread.is_alive()
         finally:
             stop.set()
             thread.join(30)

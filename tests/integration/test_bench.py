@@ -42,6 +42,10 @@ def test_quick_bench_prints_one_well_formed_document(kafka: str, make_env: MakeE
         assert sum(burst["outcomes"].values()) == burst["orders"]
         assert all(document["latency"][flow][k] > 0 for k in ("p50_ms", "p95_ms", "p99_ms"))
         assert document["ratios"][flow]["kafka"] > 0 and document["ratios"][flow]["store"] > 0
+        inside = document["latency"][flow]["service_hops"]  # every service's /metrics
+        assert inside["unscraped"] == []
+        assert all(inside["hops"][hop]["samples"] > 0 and inside["hops"][hop]["p50_ms"] > 0
+                   for hop in ("relay_pickup", "relay_publish"))
     assert document["baselines"]["kafka"]["end_to_end_per_s"] > 0
     assert document["baselines"]["store"]["sqlite"]["rows_per_s"] > 0
     assert all(math.isfinite(n) and n >= 0 for n in numbers(document))

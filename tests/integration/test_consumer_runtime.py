@@ -18,7 +18,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from adapters.codec import encode, envelope_for
 from adapters.kafka.admin import watermarks
-from adapters.kafka.consumer import MESSAGE_TRIES, ConsumerRuntime, Incoming
+from adapters.kafka.consumer import ConsumerRuntime
+from adapters.records import Incoming
+from adapters.sql.batches import MESSAGE_TRIES
 from adapters.sql.tables import consumer_positions, outbox, timers
 from adapters.sql.timers import set_timer
 from domain.order_events import OrderConfirmed

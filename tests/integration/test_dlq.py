@@ -26,7 +26,8 @@ from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, C
 
 from adapters import relay as relay_module
 from adapters.codec import encode, envelope_for
-from adapters.kafka.consumer import ConsumerRuntime, Incoming
+from adapters.kafka.consumer import ConsumerRuntime
+from adapters.records import Incoming
 from adapters.relay import OutboxRelay
 from adapters.settings import PROJECT_ROOT
 from adapters.sql.retention import prune

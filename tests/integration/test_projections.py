@@ -12,8 +12,8 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from adapters.codec import encode, headers
 from adapters.kafka.admin import watermarks
-from adapters.kafka.consumer import Incoming
 from adapters.kafka.topics import topic_specs
+from adapters.records import Incoming
 from domain import inventory_events as inv
 from domain import order_events as o
 from projections.read_models import ReadModels

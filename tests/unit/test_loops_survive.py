@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from adapters.kafka import consumer as consumer_module
 from adapters.kafka.consumer import ConsumerRuntime
 from adapters.kafka.errors import KafkaClientError
 from adapters.relay import OutboxRelay
+from adapters.sql import batches
 from domain.errors import OrderflowError
 from services.runner import ServicePlan, ServiceProcess
 
@@ -28,7 +28,8 @@ ERRORS: dict[str, Callable[[], BaseException]] = {
 @pytest.fixture(autouse=True)
 def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
     """The loops' backoff, made instant: these tests count tries, not seconds."""
-    for module in ("adapters.kafka.consumer", "adapters.relay", "services.runner"):
+    for module in ("adapters.kafka.consumer", "adapters.sql.batches", "adapters.relay",
+                   "services.runner"):
         monkeypatch.setattr(f"{module}.backoff", lambda _failures: 0.0, raising=False)
 
 
@@ -66,7 +67,7 @@ def test_the_consumer_loop_survives_errors(engine: sa.Engine, kind: str,
     stop, consumer = threading.Event(), runtime(engine)
     failing = FailsThenStops(stop, ERRORS[kind], failures=3)
     monkeypatch.setattr(consumer, "poll_once", failing)
-    monkeypatch.setattr(consumer, "_subscribe", lambda: None)
+    monkeypatch.setattr(consumer.source, "subscribe", lambda: None)
     consumer.run(stop)  # returns only because the part finally worked and stopped it
     assert failing.calls == 4
 
@@ -76,9 +77,9 @@ def test_reading_positions_waits_for_the_store_however_long_it_is_away(
     consumer = runtime(engine)  # not stopping: it must keep waiting, never guess
     away = FailsThenStops(threading.Event(), ERRORS["store"], failures=40,
                           result={("t", 0): 7})
-    monkeypatch.setattr(consumer_module.tracking, "load_positions", away)
-    monkeypatch.setattr(consumer_module.time, "sleep", lambda _seconds: None)
-    assert consumer._stored_positions([("t", 0)]) == {("t", 0): 7}
+    monkeypatch.setattr(batches.tracking, "load_positions", away)
+    monkeypatch.setattr(batches.time, "sleep", lambda _seconds: None)
+    assert consumer.applier.stored_positions([("t", 0)], threading.Event()) == {("t", 0): 7}
     assert away.calls == 41
     consumer.close()
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from adapters.kafka.consumer import Incoming
+from adapters.records import Incoming
 from adapters.sql.event_store import ConcurrencyError
 from domain import inventory_events as inv
 from domain import order_events as o

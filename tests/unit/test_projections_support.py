@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import StaticPool
 
 from adapters.codec import envelope_for
-from adapters.kafka.consumer import Incoming
+from adapters.records import Incoming
 from adapters.sql.migrate import upgrade
 from domain import inventory_events as inv
 from domain import order_events as o

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from adapters.kafka.consumer import Incoming
 from adapters.notices import DeadLetterRedriven, MessageDeadLettered
+from adapters.records import Incoming
 from domain import inventory_events as inv
 from domain import order_events as o
 from domain import payment_events as p

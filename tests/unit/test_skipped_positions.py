@@ -14,38 +14,13 @@ import pytest
 import sqlalchemy as sa
 
 from adapters.codec import Envelope, encode, envelope_for
-from adapters.kafka import consumer as consumer_module
-from adapters.kafka.consumer import ConsumerRuntime
-from adapters.sql import migrate
+from adapters.records import Positions, Record
+from adapters.sql import batches, migrate
+from adapters.sql.batches import BatchApplier
 from adapters.sql.tables import consumer_positions
 from domain.stock import StockAdded
 
 T0 = datetime(2025, 1, 1, 12, tzinfo=UTC)
-
-
-class Record:
-    """What the runtime reads of a confluent-kafka Message."""
-
-    def __init__(self, topic: str, partition: int, offset: int, value: bytes) -> None:
-        self._where, self._value = (topic, partition, offset), value
-
-    def topic(self) -> str:
-        return self._where[0]
-
-    def partition(self) -> int:
-        return self._where[1]
-
-    def offset(self) -> int:
-        return self._where[2]
-
-    def value(self) -> bytes:
-        return self._value
-
-    def key(self) -> bytes:
-        return b"BOOK-1"
-
-    def error(self) -> None:
-        return None
 
 
 def a_message(event_id: str, flow: str | None) -> bytes:
@@ -76,53 +51,55 @@ def handled() -> list[str]:
 
 
 @pytest.fixture
-def runtime(engine: sa.Engine, handled: list[str]) -> ConsumerRuntime:
+def applier(engine: sa.Engine, handled: list[str]) -> BatchApplier:
     def handle(_connection: Any, items: Any) -> None:
         handled.extend(item.envelope.event_id for item in items)
 
     def wants(envelope: Envelope) -> bool:
         return envelope.flow == "choreography"  # the stand-in service's interest
 
-    made = ConsumerRuntime(engine=engine, bootstrap="127.0.0.1:9", group="g", topics=["t"],
-                           handler=lambda c, i: handle(c, [i]), batch_handler=handle,
-                           wants=wants)
-    return made
+    return BatchApplier(engine=engine, group="g", handler=lambda c, i: handle(c, [i]),
+                        batch_handler=handle, wants=wants)
 
 
-def apply(runtime: ConsumerRuntime, *records: Record) -> dict[tuple[str, int], int]:
-    return runtime._transaction(list(records))  # type: ignore[arg-type]
+def apply(applier: BatchApplier, *records: Record) -> Positions:
+    return applier.apply(list(records))
 
 
-SKIPPED_A = Record("t", 0, 0, a_message("00000000-0000-4000-8000-000000000001", None))
-SKIPPED_B = Record("t", 1, 4, a_message("00000000-0000-4000-8000-000000000002", None))
-WANTED = Record("t", 0, 1, a_message("00000000-0000-4000-8000-000000000003", "choreography"))
+def record(topic: str, partition: int, offset: int, value: bytes) -> Record:
+    return Record(topic, partition, offset, b"BOOK-1", value)
+
+
+SKIPPED_A = record("t", 0, 0, a_message("00000000-0000-4000-8000-000000000001", None))
+SKIPPED_B = record("t", 1, 4, a_message("00000000-0000-4000-8000-000000000002", None))
+WANTED = record("t", 0, 1, a_message("00000000-0000-4000-8000-000000000003", "choreography"))
 
 
 def test_a_batch_of_skipped_messages_writes_nothing_at_once(
-        runtime: ConsumerRuntime, engine: sa.Engine, handled: list[str]) -> None:
-    assert apply(runtime, SKIPPED_A, SKIPPED_B) == {("t", 0): 1, ("t", 1): 5}
+        applier: BatchApplier, engine: sa.Engine, handled: list[str]) -> None:
+    assert apply(applier, SKIPPED_A, SKIPPED_B) == {("t", 0): 1, ("t", 1): 5}
     assert (stored(engine), handled) == ({}, [])
 
 
 def test_the_next_batch_that_writes_stores_the_skipped_positions_too(
-        runtime: ConsumerRuntime, engine: sa.Engine, handled: list[str]) -> None:
-    apply(runtime, SKIPPED_B)
-    apply(runtime, WANTED)
+        applier: BatchApplier, engine: sa.Engine, handled: list[str]) -> None:
+    apply(applier, SKIPPED_B)
+    apply(applier, WANTED)
     assert handled == ["00000000-0000-4000-8000-000000000003"]
     assert stored(engine) == {("t", 0): 2, ("t", 1): 5}
 
 
 def test_skipped_positions_are_stored_once_the_interval_passed(
-        runtime: ConsumerRuntime, engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    apply(runtime, SKIPPED_A)
+        applier: BatchApplier, engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    apply(applier, SKIPPED_A)
     assert stored(engine) == {}
-    monkeypatch.setattr(consumer_module, "SAVE_SKIPPED_EVERY", 0.0)
-    apply(runtime, SKIPPED_B)
+    monkeypatch.setattr(batches, "SAVE_SKIPPED_EVERY", 0.0)
+    apply(applier, SKIPPED_B)
     assert stored(engine) == {("t", 0): 1, ("t", 1): 5}
 
 
 def test_a_record_that_does_not_decode_is_never_just_skipped(
-        runtime: ConsumerRuntime, engine: sa.Engine) -> None:
-    apply(runtime, Record("t", 2, 7, b"not json"))
+        applier: BatchApplier, engine: sa.Engine) -> None:
+    apply(applier, record("t", 2, 7, b"not json"))
     assert stored(engine) == {("t", 2): 8}  # dead-lettered in a transaction of its own
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from adapters.codec import Envelope
-from adapters.kafka.consumer import Incoming
+from adapters.records import Incoming
 from adapters.sql.event_store import ConcurrencyError
 from adapters.sql.transaction import write
 from domain.commands import ReserveStock

@@ -12,7 +12,7 @@ import psycopg.errors
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from adapters.kafka.consumer import MESSAGE_TRIES, Verdict, verdict
+from adapters.sql.batches import MESSAGE_TRIES, Verdict, verdict
 
 
 def store_error(cause: Exception) -> OperationalError:
