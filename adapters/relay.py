@@ -91,6 +91,11 @@ class Reports:
         return len(self.errors) >= self.expected
 
 
+# Seconds a stopping relay still waits for the reports of what it has produced; past
+# them the rows stay unmarked and the next start publishes them (consumers dedupe).
+STOP_GRACE = 5.0
+
+
 class OutboxRelay:
     def __init__(self, engine: Engine, bootstrap: str, *, batch_size: int = 1000,
                  name: str = "relay") -> None:
@@ -219,9 +224,10 @@ class OutboxRelay:
                 reports.expected = index
                 break
         deadline = time.monotonic() + DELIVERY_TIMEOUT_MS / 1000 + 5
-        while not reports.complete and time.monotonic() < deadline \
-                and not self._stopping.is_set():
-            self.producer.flush(1.0)
+        while not reports.complete and time.monotonic() < deadline:
+            if self._stopping.is_set():  # stopping: what is in flight gets a short grace
+                deadline = min(deadline, time.monotonic() + STOP_GRACE)
+            self.producer.flush(min(1.0, max(0.0, deadline - time.monotonic())))
         if not reports.complete or any(e is not None and e.fatal()
                                        for e in reports.errors.values()):
             self._discard_producer()

@@ -36,6 +36,7 @@ from domain.saga_events import (
     LateSuccess,
     SagaCompleted,
     SagaEvent,
+    SagaProgressed,
     SagaRejected,
     SagaStarted,
     SagaState,
@@ -73,6 +74,7 @@ __all__ = [
     "Saga",
     "SagaCompleted",
     "SagaEvent",
+    "SagaProgressed",
     "SagaRejected",
     "SagaStarted",
     "SagaState",
@@ -86,6 +88,7 @@ __all__ = [
     "on_reply",
     "on_tick",
     "on_transient_failure",
+    "progress",
     "retry_now",
     "start_saga",
 ]
@@ -245,3 +248,27 @@ def _one_line(error: str, limit: int = 200) -> str:
     # The cause is shown in saga views: one line, bounded, whatever the exception said.
     text = " ".join(str(error).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _routine(event: SagaEvent) -> bool:
+    """A forward step answered, or the next one asked for the first time."""
+    if isinstance(event, StepSucceeded):
+        return Step(event.step) in FORWARD_STEPS
+    return isinstance(event, CommandSent) and event.attempt == 1 and (
+        Step(event.step) in FORWARD_STEPS)
+
+
+def progress(saga: Saga, events: list[SagaEvent]) -> SagaProgressed | None:
+    """What readers are told after a unit of work appended ``events`` and the saga
+    became ``saga``: nothing when every event was routine, else where it stands."""
+    if not events or all(_routine(event) for event in events):
+        return None
+    assert saga.started_at is not None, f"saga {saga.order_id} has no start"
+    return SagaProgressed(
+        order_id=saga.order_id, state=saga.state.value,
+        current_step=saga.current_step.value if saga.current_step else None,
+        attempt=saga.attempts, step_deadline=saga.deadline,
+        steps_done=tuple(step.value for step in saga.steps_done),
+        compensated=tuple(step.value for step in saga.compensated),
+        late_successes=tuple(step.value for step in saga.late_successes),
+        reason=saga.reason, commands_sent=len(saga.history), started_at=saga.started_at)

@@ -120,6 +120,28 @@ class SagaRejected:
     reason: str
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SagaProgressed:
+    """Where the saga stands, for readers (saga_view): the one saga message on Kafka.
+
+    The saga's own events stay in the orchestrator's store. This summary is published
+    by a unit of work that started the saga, changed its state, compensated, retried a
+    step or noticed a late success (domain.saga.progress): twice for a saga that goes
+    straight through, so bookkeeping is not a message per step."""
+
+    order_id: str
+    state: str  # a SagaState value
+    current_step: str | None  # the step or task awaiting its reply
+    attempt: int  # sends of that step's command so far (0: nothing awaited)
+    step_deadline: datetime | None
+    steps_done: tuple[str, ...]
+    compensated: tuple[str, ...]
+    late_successes: tuple[str, ...]
+    reason: str | None
+    commands_sent: int  # the undo of a late success included
+    started_at: datetime
+
+
 SagaEvent: TypeAlias = (
     SagaStarted | CommandSent | StepSucceeded | StepFailed | CompensationStarted
     | CompensationFailed | LateSuccess | SagaCompleted | SagaRejected

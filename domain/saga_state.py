@@ -54,6 +54,7 @@ class Saga:
     compensated: tuple[Step, ...] = ()
     late_successes: tuple[Step, ...] = ()
     history: tuple[SentCommand, ...] = ()
+    started_at: datetime | None = None
     version: int = 0
 
     @property
@@ -77,7 +78,7 @@ def _started(saga: Saga | None, event: SagaStarted) -> Saga:
         amount_cents=event.amount_cents, ship_to=event.ship_to,
         order_deadline=event.order_deadline,
         step_timeout=timedelta(milliseconds=event.step_timeout_ms),
-        max_attempts=event.max_attempts, version=1,
+        max_attempts=event.max_attempts, started_at=event.started_at, version=1,
     )
 
 

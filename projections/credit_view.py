@@ -1,4 +1,11 @@
-"""credit_view: per customer, the limit, what open orders hold, and what is left."""
+"""credit_view: per customer, the limit, what open orders hold, and what is left.
+
+Fed by integration messages only: a customer's limit, and each order's authorisation
+(its amount is held) and void (the same amount given back: a void releases exactly what
+the authorisation held, domain/payment.py). Payment's per-customer bookkeeping
+(CreditHeld, CreditReleased) stays in its store, unpublished; a history from before
+that still holds them is projected from the authorisations alike.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,7 @@ from sqlalchemy import Connection
 
 from adapters.codec import Envelope
 from adapters.sql.upserts import upsert
-from domain.payment_events import CreditHeld, CreditLimitSet, CreditReleased
+from domain.payment_events import CreditLimitSet, PaymentAuthorized, PaymentVoided
 from projections.tables import credit_view, stamp
 from projections.upsert import Excluded, later
 
@@ -18,11 +25,11 @@ def limit_set(connection: Connection, envelope: Envelope) -> None:
     upsert(connection, credit_view, [row], _new_limit)
 
 
-def held(connection: Connection, envelope: Envelope) -> None:
+def authorized(connection: Connection, envelope: Envelope) -> None:
     _hold(connection, envelope, envelope.body.amount_cents)
 
 
-def released(connection: Connection, envelope: Envelope) -> None:
+def voided(connection: Connection, envelope: Envelope) -> None:
     _hold(connection, envelope, -envelope.body.amount_cents)
 
 
@@ -47,4 +54,4 @@ def _add_held(new: Excluded) -> dict[str, object]:
             "updated_at": later(c.updated_at, new.updated_at)}
 
 
-HANDLERS = {CreditLimitSet: limit_set, CreditHeld: held, CreditReleased: released}
+HANDLERS = {CreditLimitSet: limit_set, PaymentAuthorized: authorized, PaymentVoided: voided}

@@ -9,7 +9,7 @@ deltas. It writes only its own tables and produces nothing (except dead letters)
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from sqlalchemy import Connection
 
@@ -31,9 +31,20 @@ from projections.tables import projected_events
 from projections.upsert import insert_new
 
 View = Callable[[Connection, Envelope], None]
-VIEWS: dict[type, View] = {**order_view.HANDLERS, **stock_view.HANDLERS,
-                           **credit_view.HANDLERS, **shipment_view.HANDLERS,
-                           **saga_view.HANDLERS, **dead_letter_view.HANDLERS}
+
+
+def _views(*tables: Mapping[type, View]) -> dict[type, View]:
+    """One view per message type: a second one would silently replace the first."""
+    views: dict[type, View] = {}
+    for table in tables:
+        shared = views.keys() & table.keys()
+        assert not shared, f"two views for {sorted(t.__name__ for t in shared)}"
+        views.update(table)
+    return views
+
+
+VIEWS = _views(order_view.HANDLERS, stock_view.HANDLERS, credit_view.HANDLERS,
+               shipment_view.HANDLERS, saga_view.HANDLERS, dead_letter_view.HANDLERS)
 # Event topics (base names) and the service that emits on each.
 SERVICES = {"orders": "order", "inventory": "inventory", "payments": "payment",
             "shipping": "shipping"}

@@ -1,7 +1,13 @@
 """saga_view: where each orchestrated order's saga stands.
 
-All of a saga's events share its key (the order id), so they arrive in order on one
-partition of `sagas`: each handler can read the row and write the next one.
+The orchestrator publishes a `SagaProgressed` summary when a saga starts or changes
+how it stands (domain.saga.progress); the row is that summary, the last one winning.
+A saga's summaries share its key (the order id), so they arrive in order on one
+partition of `sagas`.
+
+A log from before the summaries holds the saga's own events instead, one per step;
+the handlers below `progressed` still project those, each reading the row and
+writing the next one, so a rebuild of an old log gives the same view.
 """
 
 from __future__ import annotations
@@ -12,9 +18,29 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from adapters.codec import Envelope
+from adapters.sql.upserts import upsert
 from domain import saga_events as s
 from domain.errors import Unhandleable
 from projections.tables import saga_view, stamp
+from projections.upsert import Excluded
+
+
+def progressed(connection: Connection, envelope: Envelope) -> None:
+    report: s.SagaProgressed = envelope.body
+    row = {"order_id": report.order_id, "state": report.state,
+           "current_step": report.current_step, "attempt": report.attempt,
+           "steps_done": ",".join(report.steps_done),
+           "compensated": ",".join(report.compensated),
+           "late_successes": ",".join(report.late_successes), "reason": report.reason,
+           "commands_sent": report.commands_sent,
+           "step_deadline": stamp(report.step_deadline) if report.step_deadline else None,
+           "started_at": stamp(report.started_at), "updated_at": stamp(envelope.occurred_at)}
+    upsert(connection, saga_view, [row], _replaced)
+
+
+def _replaced(new: Excluded) -> dict[str, object]:
+    return {column.name: getattr(new, column.name)
+            for column in saga_view.columns if not column.primary_key}
 
 
 def started(connection: Connection, envelope: Envelope) -> None:
@@ -84,7 +110,7 @@ def rejected(connection: Connection, envelope: Envelope) -> None:
             step_deadline=None, reason=envelope.body.reason)
 
 
-HANDLERS = {s.SagaStarted: started, s.CommandSent: command_sent,
+HANDLERS = {s.SagaProgressed: progressed, s.SagaStarted: started, s.CommandSent: command_sent,
             s.StepSucceeded: step_succeeded, s.StepFailed: step_failed,
             s.CompensationStarted: compensation_started,
             s.CompensationFailed: compensation_failed, s.LateSuccess: late_success,

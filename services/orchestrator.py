@@ -7,7 +7,10 @@ compensates with reason `timeout`; an overdue compensation is re-sent with backo
 never given up. `retry` (`orderflow sagas retry`) re-sends a failing compensation now.
 
 The saga's events, its outgoing commands, its step timer and the consumer's position
-commit in one unit of work. The decisions are the pure state machine in
+commit in one unit of work. The saga's events stay in this store: readers get a
+`SagaProgressed` summary from a unit that started the saga or changed how it stands
+(not from one that only moved a step on), so a saga that goes straight through puts
+two saga messages on Kafka, not ten. The decisions are the pure state machine in
 `domain/saga.py`; this module only loads, decides and stores.
 """
 
@@ -29,6 +32,7 @@ from domain.saga import (
     evolve_saga,
     on_reply,
     on_tick,
+    progress,
     retry_now,
     start_saga,
 )
@@ -106,6 +110,9 @@ class Orchestrator:
         for command in decision.commands:
             logger.info("order %s: %s sent", order_id, type(command).__name__)
         after = _saga(uow, order_id)
+        report = progress(after, decision.events) if after is not None else None
+        if report is not None:
+            uow.publish([report])  # the saga's events stay here; readers get this
         self._arm_timer(uow, order_id, after)
         return after
 

@@ -56,6 +56,11 @@ class UnitOfWork(Protocol):
         """Queue commands for their topics."""
         ...
 
+    def publish(self, messages: Sequence[object]) -> None:
+        """Queue integration messages that are no stream's event (a summary for the
+        read models) for their topics."""
+        ...
+
     def answer_again(self, stream: StreamId) -> None:
         """Publish the stream's latest event again, same id: the answer to a command
         repeated after it was already decided is its first outcome."""

@@ -244,6 +244,10 @@ class Unit:
         if commands:
             self._batch.send(commands, self._context(None))
 
+    def publish(self, messages: Sequence[object]) -> None:
+        if messages:
+            self._batch.send(messages, self._context(None))
+
     def answer_again(self, stream: StreamId) -> None:
         self._batch.answer_again(stream, self._context(None))
 

@@ -121,6 +121,9 @@ def test_a_compensation_without_answer_is_visible_retried_and_resumed(
     order_id = place(env, "BOOK-1=1", customer="bob")  # bob's credit is too low
     wait_until(lambda: app.inventory().stock("BOOK-1").reserved.get(order_id), 30,
                "inventory to reserve")
+    wait_until(lambda: saga(app, order_id).current_step is not None  # its answer is out
+               and saga(app, order_id).current_step.value == "authorize_payment", 30,
+               "the saga to hear of the reservation")
     system.stop(["inventory"])
     system.start(["payment"])  # declines: the saga sends ReleaseStock, nobody answers
     wait_until(lambda: saga(app, order_id).current_step is not None

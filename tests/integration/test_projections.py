@@ -99,7 +99,7 @@ def test_live_projection_then_an_identical_rebuild(app: Orderflow) -> None:
     confirmed, rejected = str(uuid.uuid4()), str(uuid.uuid4())
     records = [*setup(topics), *happy_saga(topics, confirmed), *out_of_stock(topics, rejected)]
     publish(settings.bootstrap_servers, records, app.topic("orders"))
-    project_live(app, expected_rows=10)
+    project_live(app, expected_rows=8)
 
     models, engine = ReadModels(app.store("projector")), app.store("projector")
     assert (models.order(confirmed) or {}).get("status") == "confirmed"

@@ -86,7 +86,7 @@ def test_list_trace_tables_and_inspect_print_one_json_document(
     listed = json.loads(ok(["list", "--status", "confirmed", "--json"], capsys))
     assert [o["order_id"] for o in listed] == [DONE]
     trace = json.loads(ok(["trace", DONE, "--format", "json"], capsys))
-    assert [r["seq"] for r in trace] == list(range(1, 8))
+    assert [r["seq"] for r in trace] == list(range(1, 6))
     assert ok(["trace", DONE, "--format", "mermaid"], capsys).startswith("sequenceDiagram\n")
     assert f"trace {DONE}" in ok(["trace", DONE], capsys)
     assert json.loads(ok(["tables", "--json"], capsys))["order_view"] == 2
@@ -119,7 +119,7 @@ def test_bad_input_is_one_line_a_non_zero_exit_and_writes_nothing(
         argv: list[str], code: int, needle: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert needle in one_line_error(argv, code, capsys)
     assert json.loads(ok(["tables", "--json"], capsys)) == {
-        "order_view": 2, "order_timeline": 8, "stock_view": 1, "credit_view": 1,
+        "order_view": 2, "order_timeline": 6, "stock_view": 1, "credit_view": 1,
         "shipment_view": 1, "saga_view": 0, "dead_letter_view": 0}
 
 

@@ -29,6 +29,7 @@ from domain.saga import (
     Reply,
     Saga,
     SagaEvent,
+    SagaProgressed,
     SagaState,
     Step,
     StepSucceeded,
@@ -36,6 +37,7 @@ from domain.saga import (
     on_reply,
     on_tick,
     on_transient_failure,
+    progress,
     retry_now,
     start_saga,
 )
@@ -69,6 +71,7 @@ class Run:
     def __init__(self, order: OrderPlaced | None = None, max_attempts: int = 3) -> None:
         self.events: list[SagaEvent] = []
         self.commands: list[SagaCommand] = []
+        self.reports: list[SagaProgressed] = []  # what readers were told, unit by unit
         self.saga: Saga
         self.take(start_saga(order or placed(), T0, STEP_TIMEOUT, max_attempts))
 
@@ -78,6 +81,9 @@ class Run:
         saga = fold_saga(self.events)
         assert saga is not None and saga.version == len(self.events)
         self.saga = saga
+        report = progress(saga, decision.events)
+        if report is not None:
+            self.reports.append(report)
         return decision.commands
 
     def reply(self, *replies: Reply, seconds: float = 1) -> list[SagaCommand]:
@@ -106,6 +112,32 @@ def test_the_happy_path_runs_every_step_in_order() -> None:
     assert [sent.command for sent in run.saga.history] == [
         "ReserveStock", "AuthorizePayment", "ScheduleShipment", "ConfirmOrder"
     ]
+
+
+def test_a_saga_that_goes_straight_through_tells_readers_twice() -> None:
+    run = Run()
+    for reply in (RESERVED, AUTHORIZED, SCHEDULED, CONFIRMED):
+        run.reply(reply)
+    # started, and completed: a step that merely moved on is no message of its own
+    assert [(r.state, r.current_step, r.commands_sent) for r in run.reports] == [
+        ("running", "reserve_stock", 1), ("completed", None, 4)]
+    assert run.reports[-1].steps_done == tuple(step.value for step in run.saga.steps_done)
+    assert run.reports[0].started_at == T0
+
+
+def test_retries_failures_and_compensations_are_each_told() -> None:
+    run = Run()
+    run.tick(5)  # reserve_stock re-sent
+    run.reply(RESERVED, seconds=6)  # the second try got through: routine again
+    run.reply(DECLINED, seconds=7)  # payment fails: compensate
+    run.reply(RELEASED, seconds=8)  # the stock is back: reject the order next
+    run.reply(order_rejected("over_credit"), seconds=9)
+    assert [(r.state, r.current_step, r.attempt) for r in run.reports] == [
+        ("running", "reserve_stock", 1), ("running", "reserve_stock", 2),
+        ("compensating", "release_stock", 1), ("compensating", "reject_order", 1),
+        ("rejected", None, 0)]
+    assert (run.reports[-1].reason, run.reports[-1].compensated) == (
+        "over_credit", ("release_stock", "reject_order"))
 
 
 def test_out_of_stock_undoes_nothing_and_rejects_the_order() -> None:
