@@ -52,14 +52,22 @@ def expired(connection: Connection, envelope: Envelope) -> None:
                                  "reason": RejectionReason.TIMEOUT.value})
 
 
+# Built once: a statement made per call (`.values(**row)`) is compiled and cache-keyed
+# per call, which was a quarter of the projector's CPU (py-spy, issue 13).
+_FIND = sa.select(order_view).where(order_view.c.order_id == sa.bindparam("key"))
+_UPDATE = (order_view.update().where(order_view.c.order_id == sa.bindparam("key"))
+           .values({c.name: sa.bindparam(c.name) for c in order_view.columns
+                    if not c.primary_key}))
+
+
 def _save(connection: Connection, envelope: Envelope, change: Row) -> None:
-    key = order_view.c.order_id == envelope.body.order_id
-    found = connection.execute(sa.select(order_view).where(key)).mappings().first()
+    order_id = envelope.body.order_id
+    found = connection.execute(_FIND, {"key": order_id}).mappings().first()
     row = merged(None if found is None else dict(found), change, envelope)
     if found is None:
-        connection.execute(order_view.insert().values(**row))
-    else:
-        connection.execute(order_view.update().where(key).values(**row))
+        connection.execute(order_view.insert(), row)
+    else:  # the row read back has every column, so the update sets them all
+        connection.execute(_UPDATE, {**row, "key": order_id})
 
 
 def merged(current: Row | None, change: Row, envelope: Envelope) -> Row:

@@ -113,8 +113,8 @@ def _hop(hops: dict[str, Any], service: str) -> str:
 
 
 # The hops of adapters.metrics.HOPS as the table names them, in the order a message meets them.
-INSIDE = (("relay_pickup", "relay pick-up: created → read"),
-          ("relay_publish", "relay publish: produce → ack"),
+INSIDE = (("relay_pickup", "pick-up: written → read"),
+          ("relay_publish", "publish: produce → ack"),
           ("consumer_fetch", "fetch: produce → poll"),
           ("batch_apply", "apply: poll → commit"))
 
@@ -127,10 +127,10 @@ def _inside(result: Document) -> Section:
         [label, *(f"{_ms(h['hops'][hop]['p50_ms'])} / {_ms(h['hops'][hop]['p99_ms'])}"
                   for h in flows.values())]
         for hop, label in INSIDE]
-    rows += [["samples, hop by hop", *(" / ".join(_count(h["hops"][hop]["samples"])
+    rows += [["samples per hop", *(" / ".join(_count(h["hops"][hop]["samples"])
                                                   for hop, _ in INSIDE) for h in flows.values())]]
     services = sorted({s for h in flows.values() for s in h["by_service"]})
-    rows += [[f"  {service}: p50 each hop",
+    rows += [[f"  {service}, p50s",
               *(" / ".join(_ms(h["by_service"].get(service, {}).get(hop)) for hop, _ in INSIDE)
                 for h in flows.values())] for service in services]
     if any(h["unscraped"] for h in flows.values()):
