@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from adapters.sql.batches import MESSAGE_TRIES, Verdict, verdict
+from adapters.sql.event_store import ConcurrencyError
 
 
 def store_error(cause: Exception) -> OperationalError:
@@ -35,3 +36,11 @@ def test_a_store_error_that_keeps_coming_back_is_still_poison() -> None:
     error = store_error(psycopg.errors.NumericValueOutOfRange("integer out of range"))
     assert verdict(error, 1) is Verdict.RETRY
     assert verdict(error, MESSAGE_TRIES) is Verdict.POISON
+
+
+@pytest.mark.parametrize("tries", [1, MESSAGE_TRIES])
+def test_a_stream_another_instance_appended_to_first_is_an_outage_never_poison(
+        tries: int) -> None:
+    # two inventory instances append to one SKU's stock stream; one loses, again and again
+    error = ConcurrencyError("a stream of stock:BOOK-1 changed concurrently")
+    assert verdict(error, tries) is Verdict.OUTAGE
