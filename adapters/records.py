@@ -26,7 +26,7 @@ class Record:
 
     @property
     def where(self) -> str:
-        return f"{self.topic}[{self.partition}]@{self.offset}"
+        return where(self.topic, self.partition, self.offset)
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,12 @@ class Incoming:
 
     @property
     def where(self) -> str:
-        return f"{self.topic}[{self.partition}]@{self.offset}"
+        return where(self.topic, self.partition, self.offset)
+
+
+def where(topic: str, partition: int, offset: int) -> str:
+    """How logs and dead letters name a record: `topic[partition]@offset`."""
+    return f"{topic}[{partition}]@{offset}"
 
 
 def next_positions(records: list[Record]) -> Positions:

@@ -72,8 +72,8 @@ def _run(orderflow: Orderflow, supervisor: Supervisor, orders: int) -> None:
     path.write_text(report(comparison, results))
     where = orderflow.settings.database_url or f"{orderflow.settings.data_dir}/projector.db"
     console().print(f"report with Mermaid traces: {path}\nread models: {where}\n"
-                  "look inside: orderflow tables | orderflow inspect order_view --limit 10 | "
-                  f"orderflow trace {placed[0]} --format mermaid")
+                  "look inside:\n  orderflow tables\n  orderflow inspect order_view --limit 10\n"
+                  f"  orderflow trace {placed[0]} --format mermaid")
 
 
 def _status_row(orderflow: Orderflow, order_id: str) -> list[object]:
