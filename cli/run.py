@@ -89,9 +89,11 @@ def _preflight(orderflow: Orderflow, services: list[str]) -> None:
 
 
 def _supervise(orderflow: Orderflow, services: list[str]) -> None:
-    from services.supervisor import Supervisor
+    from services.supervisor import UP_STATE, Supervisor
 
-    supervisor = Supervisor(services, orderflow.settings.data_dir / "logs", on_restart=say_restart)
+    data_dir = orderflow.settings.data_dir
+    supervisor = Supervisor(services, data_dir / "logs", on_restart=say_restart,
+                            state_file=data_dir / UP_STATE)
     children = supervisor.start()
     table("services", ["service", "pid", "log"],
           [(c.service, c.process.pid, c.log) for c in children])

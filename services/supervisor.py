@@ -10,14 +10,22 @@ through `on_restart` (stderr by default) and in the service's own log, with its 
 
 Ctrl-C or SIGTERM ends `wait()` and halts the watcher at once, so children stopping on
 the same Ctrl-C are not restarted. `stop()` halts and joins the watcher first (nothing is
-restarted during or after it), then SIGTERMs every child and waits, killing one that does
-not stop in time. Safety never rests on a restart: every effect commits with its
+restarted during or after it), then SIGTERMs every child (and SIGCONTs it, so one paused
+by `pause()` or a stage drill can act on it) and waits, killing one that does not stop in
+time. A paused child has not exited, so it is never restarted: the watcher only restarts
+the dead.
+
+With `state_file`, the supervisor keeps a small JSON file of its own pid and each
+child's pid, restarts and log, rewritten atomically at start and after every restart and
+removed on stop: the stage drills (`orderflow drill`) find the services of a running
+`up` through it. Safety never rests on a restart: every effect commits with its
 position, so a child restarted mid-batch redoes nothing twice.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -32,6 +40,7 @@ from types import FrameType
 
 logger = logging.getLogger(__name__)
 TICK = 0.2  # seconds between the watcher's looks at the children
+UP_STATE = "up.json"  # the state file's name in the data dir, for `up` and the drills
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,11 +94,11 @@ class Supervisor:
     def __init__(self, services: Sequence[str], log_dir: Path, verbose: bool = True, *,
                  environ: Mapping[str, str] | None = None,
                  on_restart: Callable[[str], None] = to_stderr,
-                 backoff: Backoff = BACKOFF) -> None:
+                 backoff: Backoff = BACKOFF, state_file: Path | None = None) -> None:
         """`environ` is the children's environment (None: this process's own)."""
         self.services, self.log_dir, self.verbose = list(services), log_dir, verbose
         self.environ = None if environ is None else dict(environ)
-        self.on_restart, self.backoff = on_restart, backoff
+        self.on_restart, self.backoff, self.state_file = on_restart, backoff, state_file
         self.children: list[Child] = []
         self._halt = threading.Event()
         self._watcher: threading.Thread | None = None
@@ -100,9 +109,24 @@ class Supervisor:
             log = self.log_dir / f"{service}.log"
             self.children.append(Child(service, self._spawn(service, log), log,
                                        started_at=time.monotonic()))
+        self._write_state()
         self._watcher = threading.Thread(target=self._watch, name="supervisor", daemon=True)
         self._watcher.start()
         return self.children
+
+    def pause(self, service: str) -> None:
+        """SIGSTOP the service's process: it holds its partitions and answers nothing, as
+        a process stuck in a long GC pause or a frozen VM does."""
+        self._child(service).process.send_signal(signal.SIGSTOP)
+
+    def resume(self, service: str) -> None:
+        self._child(service).process.send_signal(signal.SIGCONT)
+
+    def _child(self, service: str) -> Child:
+        for child in self.children:
+            if child.service == service:
+                return child
+        raise KeyError(service)
 
     def wait(self) -> None:
         """Block until SIGINT or SIGTERM (or `stop()`); the watcher restarts meanwhile."""
@@ -118,9 +142,12 @@ class Supervisor:
         for child in self.children:
             if child.process.poll() is None:
                 child.process.send_signal(signal.SIGTERM)
+                child.process.send_signal(signal.SIGCONT)  # a paused child must see it
         deadline = time.monotonic() + timeout
         for child in self.children:
             self._reap(child, max(0.1, deadline - time.monotonic()))
+        if self.state_file is not None:
+            self.state_file.unlink(missing_ok=True)
 
     def _reap(self, child: Child, timeout: float) -> None:
         try:
@@ -178,6 +205,19 @@ class Supervisor:
             self._say(child, f"{child.service} could not be started: {error}")
             return
         child.restarts += 1
+        self._write_state()
+
+    def _write_state(self) -> None:
+        """The drills' view of this supervisor; written whole to a temporary file and
+        renamed, so a reader never sees half of it."""
+        if self.state_file is None:
+            return
+        state = {"pid": os.getpid(),
+                 "services": {c.service: {"pid": c.process.pid, "restarts": c.restarts,
+                                          "log": str(c.log)} for c in self.children}}
+        partial = self.state_file.with_suffix(".tmp")
+        partial.write_text(json.dumps(state, indent=2))
+        partial.replace(self.state_file)
 
     def _say(self, child: Child, line: str) -> None:
         """One line for the operator, and the same line in the service's own log."""

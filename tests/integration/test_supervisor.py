@@ -5,6 +5,7 @@ a backoff, and the restart is said on stderr and in the service's own log with i
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -102,6 +103,43 @@ def test_stop_cancels_a_pending_restart(supervisor: Supervisor, said: list[str])
     supervisor.stop()
     assert (child.restarts, child.process.pid) == (0, killed)
     assert not any(t.name == "supervisor" for t in threading.enumerate())
+
+
+def stopped(pid: int) -> bool:
+    """The process is in state T (stopped by a signal), as /proc says."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+
+
+def test_a_paused_service_is_not_restarted_and_a_stop_still_ends_it_cleanly(
+        supervisor: Supervisor, said: list[str]) -> None:
+    [child] = supervisor.start()
+    wait_until(lambda: "payment: running" in child.log.read_text(errors="replace"), 60,
+               "payment serving")
+    paused = child.process.pid
+    supervisor.pause("payment")
+    wait_until(lambda: stopped(paused), 10, "payment stopped by SIGSTOP")
+    supervisor.stop(timeout=20)  # SIGTERM alone waits on a stopped process: it needs SIGCONT
+    assert said == [] and child.restarts == 0
+    assert child.process.returncode == 0 and "payment: stopped" in child.log.read_text()
+
+
+def test_the_state_file_names_every_child_and_follows_a_restart(
+        env: Env, tmp_path: Path, said: list[str]) -> None:
+    state = tmp_path / "up.json"
+    running = Supervisor(["payment"], tmp_path / "logs", environ=child_environ(env),
+                         on_restart=said.append, state_file=state)
+    try:
+        [child] = running.start()
+        first = json.loads(state.read_text())
+        assert first["pid"] == os.getpid()
+        assert first["services"]["payment"] == {"pid": child.process.pid, "restarts": 0,
+                                                "log": str(child.log)}
+        new = kill_and_wait_for_restart(child, 1)
+        wait_until(lambda: json.loads(state.read_text())["services"]["payment"]["pid"] == new,
+                   10, "the state file to name the new pid")
+    finally:
+        running.stop()
+    assert not state.exists()
 
 
 def children_of(pid: int) -> dict[str, int]:
