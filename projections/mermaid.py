@@ -1,11 +1,11 @@
-"""An order's timeline as a Mermaid `sequenceDiagram`: who emitted what, and who reacts.
+"""An order's timeline as a Mermaid `sequenceDiagram`: who emitted what, and who reacted.
 
-Reactions are a small static map, enough for a whiteboard: in choreography each event
-goes to the services known to react to it (an event nobody reacts to is a note-to-self
-arrow); in orchestration every participant answers the orchestrator, and a command
-goes to the service named by its wire type (`inventory.reserve-stock.v1` → inventory)
-and the saga's own bookkeeping stays with the orchestrator. Types are looked up without
-their version: a timeline keeps the names its events had when they were projected.
+Arrows come from the trace itself, not from a map of who should react: a record goes to
+every service that emitted an event whose causation id is that record's id (in
+orchestration the orchestrator's command goes to the participant that answered it, and
+the reply back to the orchestrator). A record nobody reacted to on this order (saga
+bookkeeping, stock and credit entries, the final OrderConfirmed) is a note-to-self
+arrow, so every record of the timeline is in the picture once per reactor.
 """
 
 from __future__ import annotations
@@ -13,42 +13,35 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from adapters.registry import family
-
 PARTICIPANTS = ("order", "inventory", "payment", "shipping")
 ORCHESTRATOR = "orchestrator"
-
-CHOREOGRAPHY: dict[str, tuple[str, ...]] = {
-    "order.placed": ("inventory",),
-    "order.expired": ("inventory", "payment", "shipping"),  # undo what was done in time
-    "inventory.stock-reserved": ("payment",),
-    "inventory.stock-rejected": ("order",),
-    "payment.authorized": ("shipping",),
-    "payment.declined": ("order", "inventory"),
-    "shipping.shipment-scheduled": ("order",),
-    "shipping.shipment-rejected": ("order", "inventory", "payment"),
-}
-# A participant's own bookkeeping (stock and credit streams): nobody else reacts.
-INTERNAL = frozenset({"inventory.stock-allocated", "inventory.stock-deallocated",
-                      "payment.credit-held", "payment.credit-released"})
 
 
 def sequence_diagram(rows: Iterable[Mapping[str, Any]], flow: str | None) -> str:
     events = list(rows)
-    orchestrated = flow == "orchestration" or any(r["service"] == ORCHESTRATOR for r in events)
-    names = [*PARTICIPANTS, *([ORCHESTRATOR] if orchestrated else [])]
-    lines = ["sequenceDiagram", *(f"    participant {name}" for name in names)]
+    lines = ["sequenceDiagram",
+             *(f"    participant {name}" for name in participants(events, flow))]
+    reacted = reactors(events)
     for row in events:
         source = row["service"]
-        for target in reactors(row["type"], source, orchestrated):
+        for target in reacted.get(row["event_id"]) or [source]:
             lines.append(f"    {source}->>{target}: {row['type']}")
     return "\n".join(lines)
 
 
-def reactors(wire_type: str, source: str, orchestrated: bool) -> tuple[str, ...]:
-    if source == ORCHESTRATOR:  # a command's wire name starts with its target
-        target = wire_type.split(".", 1)[0]
-        return (target if target in PARTICIPANTS else ORCHESTRATOR,)
-    if orchestrated and family(wire_type) not in INTERNAL:
-        return (ORCHESTRATOR,)
-    return CHOREOGRAPHY.get(family(wire_type)) or (source,)
+def reactors(events: list[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """Record id → the services that emitted something it caused, in the trace's order."""
+    found: dict[str, list[str]] = {}
+    for row in events:
+        cause = row.get("causation_id")
+        if cause and row["service"] not in found.setdefault(cause, []):
+            found[cause].append(row["service"])
+    return found
+
+
+def participants(events: list[Mapping[str, Any]], flow: str | None) -> list[str]:
+    """The four participants, the orchestrator when it took part, then anyone else seen."""
+    seen = [row["service"] for row in events]
+    orchestrated = flow == "orchestration" or ORCHESTRATOR in seen
+    names = [*PARTICIPANTS, *([ORCHESTRATOR] if orchestrated else [])]
+    return names + sorted(set(seen) - set(names))

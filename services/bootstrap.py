@@ -11,8 +11,9 @@ or one read model does not pay for Kafka clients and every service (`orderflow b
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
 
@@ -73,9 +74,11 @@ class Orderflow:
         from adapters.sql.unit_of_work import StoreUnits
         return StoreUnits(lambda: self.store(store), self.event_store, self.clock)
 
-    def orders(self) -> Orders:
+    def orders(self, timeout: timedelta | None = None) -> Orders:
+        """The order service; `timeout` overrides the configured deadline of the orders it
+        places (compare's timeout path places a few with a short one)."""
         from services.order import Orders
-        return Orders(self.units("order"), self.catalog, self.settings.order_timeout)
+        return Orders(self.units("order"), self.catalog, timeout or self.settings.order_timeout)
 
     def inventory(self) -> Inventory:
         from services.inventory import Inventory
@@ -244,6 +247,18 @@ class Orderflow:
         from services.dead_letters import DeadLetters
         return DeadLetters({s: self.store(s) for s in STORES}, self.settings.topic_prefix,
                            system_clock)  # the wall clock, as the relay's and retention's
+
+    def timers(self, keys: Collection[str]) -> dict[str, dict[str, set[str]]]:
+        """Store → timer kind → which of `keys` have a timer row there now."""
+        from adapters.sql.engine import STORES
+        from adapters.sql.timers import timers_of
+        found: dict[str, dict[str, set[str]]] = {}
+        for store in STORES:
+            with self.store(store).connect() as connection:
+                kinds = timers_of(connection, keys)
+            if kinds:
+                found[store] = kinds
+        return found
 
     def store(self, store: str) -> Engine:
         """The engine of a store that must already be migrated."""

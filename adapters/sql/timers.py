@@ -5,6 +5,7 @@ Times are stored as UTC ISO-8601 strings, which sort like the instants they name
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +33,17 @@ def due_timers(connection: Connection, kind: str, now: datetime, limit: int = 20
                               .where(timers.c.kind == kind, timers.c.due_at <= _text(now))
                               .order_by(timers.c.due_at).limit(limit))
     return list(rows.scalars())
+
+
+def timers_of(connection: Connection, keys: Collection[str]) -> dict[str, set[str]]:
+    """Kind → those of `keys` that have a timer row now (what `compare` samples)."""
+    found: dict[str, set[str]] = {}
+    if keys:
+        rows = connection.execute(sa.select(timers.c.kind, timers.c.key)
+                                  .where(timers.c.key.in_(sorted(keys))))
+        for kind, key in rows:
+            found.setdefault(kind, set()).add(key)
+    return found
 
 
 def _text(moment: datetime) -> str:

@@ -1,35 +1,60 @@
-"""The comparison's outcome table: a tick where a flow ended as expected, what it got
-where not, so the table fits 80 columns with the longest reason."""
+"""The comparison's tables: a tick where a flow ended as expected, what it got where not,
+why where a path was skipped; deadlines and the late reply as measured; and every table
+fits 80 columns without wrapping a reason, a count or a word."""
 
 from __future__ import annotations
 
-from typing import Any
+import pytest
 
-from cli.compare import sections
-from experiments.compare import SCENARIOS
-
-
-class Result:
-    """What `sections` reads of a flow's result."""
-
-    def __init__(self, outcomes: dict[str, tuple[str, str | None]]) -> None:
-        self.outcomes = outcomes
-        self.messages_per_order: dict[str, float] = {"orders": 2.0}
-        self.coordination_per_order, self.feed_per_order = 1.0, 1.0
-        self.latencies_ms = [10.0]
-        self.coupling: dict[str, set[str]] = {}
-
-    def percentile(self, _q: float) -> float:
-        return 10.0
+from cli.compare import document, render, sections
+from experiments.compare import SCENARIOS, TIMEOUT, FlowResult
 
 
-def test_outcomes_are_ticks_unless_a_flow_got_something_else() -> None:
-    expected = {s.name: s.expected for s in SCENARIOS}
-    wrong = {**expected, SCENARIOS[1].name: ("rejected", "timeout")}
-    results: dict[str, Any] = {"choreography": Result(expected), "orchestration": Result(wrong)}
-    title, columns, rows = sections(results)[0]
-    assert (title, columns) == ("outcome per scenario",
-                                ["scenario", "expected", "choreography", "orchestration"])
+def result(flow: str, **changes: object) -> FlowResult:
+    done = FlowResult(flow, outcomes={s.name: s.expected for s in SCENARIOS},
+                      scenario_orders={s.name: f"{flow}-{s.name}" for s in SCENARIOS},
+                      batch=[f"{flow}-{n}" for n in range(20)], rate=10.0, warmup=5,
+                      latencies_ms=[40.0, 50.0, 90.0], messages_per_order={"orders": 2.0},
+                      coupling={"inventory": {"orders", "shipping", "payments"}},
+                      late_reply=["authorized", "voided"])
+    done.remember_timers({"order": {"order-deadline": set(done.placed[:26])}})
+    for name, value in changes.items():
+        setattr(done, name, value)
+    return done
+
+
+def test_outcomes_are_ticks_unless_a_flow_got_something_else_or_skipped_it() -> None:
+    skipped = result("orchestration", skipped={TIMEOUT.name: "needs --spawn"},
+                     late_reply=None)
+    skipped.outcomes[SCENARIOS[1].name] = ("rejected", "timeout")
+    del skipped.outcomes[TIMEOUT.name]
+    results = {"choreography": result("choreography"), "orchestration": skipped}
+    _, columns, rows = sections(results)[0]
+    assert columns == ["path", "expected", "choreography", "orchestration"]
+    assert [row[1] for row in rows] == [s.expected[1] or "confirmed" for s in SCENARIOS]
     assert [row[2] for row in rows] == ["✓"] * len(SCENARIOS)
-    assert rows[1][3] == "✗ rejected (timeout)"
-    assert max(sum(len(str(c)) for c in row) + 6 for row in rows) <= 80
+    assert rows[1][3] == "✗ rejected (timeout)" and rows[-1][3] == "skipped: needs --spawn"
+    assert sections(results)[-1][2] == [["payment's events", "authorized → voided",
+                                         "needs --spawn"]]
+
+
+def test_deadlines_count_the_flows_orders_with_a_timer_row() -> None:
+    results = {"choreography": result("choreography"),
+               "orchestration": result("orchestration", timers={})}
+    title, _, rows = sections(results)[4]
+    assert title.startswith("deadlines") and rows == [["order:order-deadline", "26 of 27", "-"]]
+    assert document(results)["choreography"]["timers"] == {"order:order-deadline": 26}
+
+
+def test_every_table_fits_80_columns(capsys: pytest.CaptureFixture[str],
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    results = {"choreography": result("choreography"),
+               "orchestration": result("orchestration", skipped={TIMEOUT.name: "needs --spawn"},
+                                       late_reply=None)}
+    render(results)
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 80
+    for whole in ("country_not_served", "skipped: needs --spawn", "authorized → voided",
+                  "26 of 27", "orders, payments, shipping", "order:order-deadline"):
+        assert whole in out, whole

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from domain import order_events as o
@@ -72,28 +74,38 @@ def test_the_choreography_diagram_has_one_arrow_per_reaction(models: ReadModels)
         "    order->>order: order.confirmed.v1"]
 
 
-def test_a_timeline_projected_before_an_upgrade_draws_the_same_arrows() -> None:
-    # rows keep the wire names their events had: order.placed.v1 before channels existed
-    rows = [{"service": "order", "type": "order.placed.v1"},
-            {"service": "order", "type": "order.placed.v2"}]
-    assert sequence_diagram(rows, "choreography").splitlines()[5:] == [
-        "    order->>inventory: order.placed.v1", "    order->>inventory: order.placed.v2"]
+def row(event_id: str, service: str, wire: str, cause: str | None = None) -> dict[str, Any]:
+    return {"event_id": event_id, "service": service, "type": wire, "causation_id": cause}
 
 
-def test_a_rejection_reaches_the_order_and_the_compensating_services() -> None:
-    rows = [{"service": "shipping", "type": "shipping.shipment-rejected.v1"}]
+def test_a_record_goes_to_every_service_it_caused_and_otherwise_to_itself() -> None:
+    rows = [row("1", "shipping", "shipping.shipment-rejected.v1"),
+            row("2", "payment", "payment.voided.v1", cause="1"),
+            row("3", "order", "order.rejected.v1", cause="1"),
+            row("4", "payment", "payment.credit-released.v1", cause="1")]
     assert sequence_diagram(rows, "choreography").splitlines()[5:] == [
+        "    shipping->>payment: shipping.shipment-rejected.v1",
         "    shipping->>order: shipping.shipment-rejected.v1",
-        "    shipping->>inventory: shipping.shipment-rejected.v1",
-        "    shipping->>payment: shipping.shipment-rejected.v1"]
+        "    payment->>payment: payment.voided.v1",
+        "    order->>order: order.rejected.v1",
+        "    payment->>payment: payment.credit-released.v1"]
 
 
-def test_orchestration_adds_the_orchestrator_between_participants() -> None:
-    rows = [{"service": "order", "type": "order.placed.v1"},
-            {"service": "orchestrator", "type": "inventory.reserve-stock.v1"},
-            {"service": "inventory", "type": "inventory.stock-reserved.v1"}]
+def test_orchestration_arrows_follow_commands_and_replies_through_the_orchestrator() -> None:
+    rows = [row("1", "order", "order.placed.v2"),
+            row("2", "orchestrator", "inventory.reserve-stock.v1", cause="1"),
+            row("3", "inventory", "inventory.stock-reserved.v1", cause="2"),
+            row("4", "orchestrator", "orchestrator.saga-progressed.v1", cause="3")]
     diagram = sequence_diagram(rows, "orchestration").splitlines()
     assert diagram[5] == "    participant orchestrator"
-    assert diagram[6:] == ["    order->>orchestrator: order.placed.v1",
+    assert diagram[6:] == ["    order->>orchestrator: order.placed.v2",
                            "    orchestrator->>inventory: inventory.reserve-stock.v1",
-                           "    inventory->>orchestrator: inventory.stock-reserved.v1"]
+                           "    inventory->>orchestrator: inventory.stock-reserved.v1",
+                           "    orchestrator->>orchestrator: orchestrator.saga-progressed.v1"]
+
+
+def test_a_service_outside_the_five_is_drawn_as_a_participant_too() -> None:
+    rows = [row("1", "order", "order.placed.v2"), row("2", "fraud", "fraud.cleared.v1", "1")]
+    diagram = sequence_diagram(rows, "choreography").splitlines()
+    assert diagram[5] == "    participant fraud"
+    assert diagram[6] == "    order->>fraud: order.placed.v2"
