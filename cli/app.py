@@ -23,6 +23,7 @@ from cli import (
     db,
     demo,
     dlq,
+    drill,
     place,
     projections,
     queries,
@@ -60,6 +61,7 @@ app.command("inspect")(queries.inspect)
 app.add_typer(projections.app, name="projections")
 app.add_typer(sagas.app, name="sagas")
 app.add_typer(dlq.app, name="dlq")
+app.add_typer(drill.app, name="drill")
 app.command("compare")(compare.compare)
 app.command("demo")(demo.demo)
 app.command("bench")(bench.bench)

@@ -36,14 +36,23 @@ class CliResult:
     stderr: str
 
 
+def user_environ(environ: dict[str, str]) -> dict[str, str]:
+    """This process's environment without its own orderflow settings, plus `environ`."""
+    inherited = {k: v for k, v in os.environ.items()
+                 if not k.startswith(("ORDERFLOW_", "KAFKA_BOOTSTRAP"))}
+    return {**inherited, **environ}
+
+
 def run_cli(args: list[str], environ: dict[str, str], timeout: float = 120.0) -> CliResult:
     """Run the installed `orderflow` console script as a user would."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("ORDERFLOW_", "KAFKA_BOOTSTRAP"))}
-    env.update(environ)
-    done = subprocess.run([CLI, *args], capture_output=True, text=True, env=env,
-                          timeout=timeout, check=False)
+    done = subprocess.run([CLI, *args], capture_output=True, text=True,
+                          env=user_environ(environ), timeout=timeout, check=False)
     return CliResult(done.returncode, done.stdout, done.stderr)
+
+
+def stopped(pid: int) -> bool:
+    """The process is in state T (stopped by a signal), as /proc says."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
 
 
 def wait_until(condition: Callable[[], T | None], timeout: float, what: str,

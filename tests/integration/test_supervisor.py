@@ -18,7 +18,7 @@ import pytest
 from services.bootstrap import bootstrap
 from services.supervisor import Backoff, Child, Supervisor, is_alive
 from tests.conftest import Env, MakeEnv
-from tests.support import CLI, wait_until
+from tests.support import CLI, stopped, user_environ, wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.store("sqlite")]
 KILLED = "payment exited with code 137 (SIGKILL); restarting in {delay} s (restart {count})"
@@ -38,9 +38,7 @@ def env(kafka: str, make_env: MakeEnv) -> Env:
 
 def child_environ(env: Env) -> dict[str, str]:
     """This process's environment without its own orderflow settings, plus the test's."""
-    inherited = {k: v for k, v in os.environ.items()
-                 if not k.startswith(("ORDERFLOW_", "KAFKA_BOOTSTRAP"))}
-    return {**inherited, **env.environ}
+    return user_environ(env.environ)
 
 
 @pytest.fixture
@@ -103,11 +101,6 @@ def test_stop_cancels_a_pending_restart(supervisor: Supervisor, said: list[str])
     supervisor.stop()
     assert (child.restarts, child.process.pid) == (0, killed)
     assert not any(t.name == "supervisor" for t in threading.enumerate())
-
-
-def stopped(pid: int) -> bool:
-    """The process is in state T (stopped by a signal), as /proc says."""
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
 
 
 def test_a_paused_service_is_not_restarted_and_a_stop_still_ends_it_cleanly(
