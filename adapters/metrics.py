@@ -36,7 +36,7 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02
 BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 # Port = ORDERFLOW_METRICS_PORT + this (adapters/settings.py METRICS_PORT_MAX leaves room).
 SERVICE_PORT_OFFSETS = {"order": 0, "inventory": 1, "payment": 2, "shipping": 3,
-                        "orchestrator": 4, "projector": 5}
+                        "orchestrator": 4, "projector": 5, "fraud": 6}
 
 RELAY_PICKUP_SECONDS = Histogram(
     "orderflow_relay_pickup_seconds",

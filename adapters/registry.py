@@ -20,6 +20,7 @@ from functools import lru_cache
 
 from adapters import notices as n
 from domain import commands as c
+from domain import fraud as fr
 from domain import inventory_events as inv
 from domain import order_events as o
 from domain import payment_events as p
@@ -53,10 +54,12 @@ _TABLE: list[tuple[type, str, str | None]] = [
     (p.PaymentDeclined, "payment.declined.v1", "payments"),
     (p.PaymentVoided, "payment.voided.v1", "payments"),
     (p.PaymentCancelled, "payment.cancelled.v1", "payments"),
+    (fr.FraudCleared, "fraud.cleared.v1", "fraud"),
+    (fr.FraudRejected, "fraud.rejected.v1", "fraud"),
     (sh.ShipmentScheduled, "shipping.shipment-scheduled.v1", "shipping"),
     (sh.ShipmentRejected, "shipping.shipment-rejected.v1", "shipping"),
     (sh.ShipmentCancelled, "shipping.shipment-cancelled.v1", "shipping"),
-    (s.SagaStarted, "saga.started.v1", None),
+    (s.SagaStarted, "saga.started.v2", None),
     (s.CommandSent, "saga.command-sent.v1", None),
     (s.StepSucceeded, "saga.step-succeeded.v1", None),
     (s.StepFailed, "saga.step-failed.v1", None),
@@ -71,6 +74,7 @@ _TABLE: list[tuple[type, str, str | None]] = [
     (n.DeadLetterRedriven, "system.dead-letter-redriven.v1", n.NOTICES_TOPIC),
     (c.ReserveStock, "inventory.reserve-stock.v1", "inventory.commands"),
     (c.ReleaseStock, "inventory.release-stock.v1", "inventory.commands"),
+    (c.CheckFraud, "fraud.check.v1", "fraud.commands"),
     (c.AuthorizePayment, "payment.authorize.v1", "payments.commands"),
     (c.VoidPayment, "payment.void.v1", "payments.commands"),
     (c.ScheduleShipment, "shipping.schedule-shipment.v1", "shipping.commands"),
@@ -83,6 +87,7 @@ _TABLE: list[tuple[type, str, str | None]] = [
 # the upcasters bring the data up to that registration's version.
 _ALIASES: dict[str, type] = {
     "order.placed.v1": o.OrderPlaced,  # v2 added `channel`
+    "saga.started.v1": s.SagaStarted,  # v2 added `steps`
 }
 _VERSIONED = re.compile(r"(?P<family>[a-z][a-z.-]*)\.v(?P<version>[1-9][0-9]{0,5})")
 

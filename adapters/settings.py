@@ -44,12 +44,15 @@ def _prefix_limit() -> tuple[int, str]:
 
 PREFIX_MAX, _PREFIX_LIMIT_REASON = _prefix_limit()
 # ORDERFLOW_METRICS_PORT is a base: each service adds its offset (adapters/metrics.py
-# SERVICE_PORT_OFFSETS, 0 to 5), and every port must still be a port.
-METRICS_PORT_MAX = 65535 - 5
+# SERVICE_PORT_OFFSETS, 0 to 6), and every port must still be a port.
+METRICS_PORT_MAX = 65535 - 6
 
 
 class SettingsError(OrderflowError):
     """An environment variable holds a value orderflow cannot use."""
+
+
+OPTIONAL_STEPS = ("fraud",)  # saga steps a deployment may add (ORDERFLOW_STEPS)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +66,7 @@ class Settings:
     step_timeout: timedelta = timedelta(seconds=5)
     retention: timedelta = timedelta(hours=168)  # processed ids, published outbox rows
     metrics_port: int = 0  # base port of the services' /metrics; 0: not served
+    steps: frozenset[str] = frozenset()  # optional saga steps switched on (ORDERFLOW_STEPS)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -80,6 +84,7 @@ class Settings:
             retention=_hours(env.get("ORDERFLOW_RETENTION_HOURS") or "168",
                              "ORDERFLOW_RETENTION_HOURS"),
             metrics_port=_metrics_port(env.get("ORDERFLOW_METRICS_PORT") or "0"),
+            steps=parse_steps(env.get("ORDERFLOW_STEPS") or ""),
         )
 
     @property
@@ -112,6 +117,16 @@ def _database_url(value: str | None) -> str | None:
             " (use sqlite:///DIR or postgresql://USER:PASSWORD@HOST/DB)"
         )
     return value
+
+
+def parse_steps(value: str) -> frozenset[str]:
+    """`fraud`, or empty: the optional saga steps of a deployment (comma-separated)."""
+    steps = frozenset(s.strip() for s in value.split(",") if s.strip())
+    unknown = sorted(steps - set(OPTIONAL_STEPS))
+    if unknown:
+        raise SettingsError(f"ORDERFLOW_STEPS: unknown step {unknown[0]!r}"
+                            f" (known: {', '.join(OPTIONAL_STEPS)})")
+    return steps
 
 
 def _seconds(value: str, name: str) -> timedelta:

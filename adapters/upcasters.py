@@ -22,6 +22,7 @@ from typing import Any
 from adapters.registry import BY_CLASS, BY_WIRE, Registration, family, version_of
 from domain.errors import OrderflowError
 from domain.order_events import Channel, OrderPlaced
+from domain.saga_events import CORE_STEPS, SagaStarted
 
 Data = dict[str, Any]
 Upcaster = Callable[[Data], Data]
@@ -36,9 +37,15 @@ def _order_placed_v1(data: Data) -> Data:
     return {**data, "channel": Channel.UNKNOWN.value}
 
 
+def _saga_started_v1(data: Data) -> Data:
+    """v2 lists the saga's forward steps; a saga started before ran the core four."""
+    return {**data, "steps": [step.value for step in CORE_STEPS]}
+
+
 # (class, version N) -> turns that class's data of version N into version N + 1.
 UPCASTERS: dict[tuple[type, int], Upcaster] = {
     (OrderPlaced, 1): _order_placed_v1,
+    (SagaStarted, 1): _saga_started_v1,
 }
 
 

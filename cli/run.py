@@ -10,7 +10,8 @@ import typer
 
 from cli.context import app_of
 from cli.output import console, err_console, table
-from services.bootstrap import SERVICES
+from cli.steps import WithStep, step_environ, stepped
+from services.bootstrap import KNOWN_SERVICES
 from services.signals import install_stop_handlers
 
 if TYPE_CHECKING:
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 ServiceNames = Annotated[list[str], typer.Argument(
-    metavar="SERVICE...", help=f"One or more of: {', '.join(SERVICES)}.")]
+    metavar="SERVICE...", help=f"One or more of: {', '.join(KNOWN_SERVICES)}.")]
 
 
 Describe = Annotated[bool, typer.Option(
@@ -29,10 +30,10 @@ Json = Annotated[bool, typer.Option("--json", help="With --describe: one JSON do
 def run(ctx: typer.Context, services: ServiceNames, describe: Describe = False,
         json: Json = False) -> None:
     """Run services in the foreground: one service here, several as child processes."""
-    unknown = [s for s in services if s not in SERVICES]
+    unknown = [s for s in services if s not in KNOWN_SERVICES]
     if unknown:
         raise typer.BadParameter(f"unknown service {unknown[0]!r}; choose from "
-                                 f"{', '.join(SERVICES)}", param_hint="SERVICE")
+                                 f"{', '.join(KNOWN_SERVICES)}", param_hint="SERVICE")
     if describe:
         _describe(app_of(ctx), services, json)
         return
@@ -63,12 +64,12 @@ def _describe(orderflow: Orderflow, services: list[str], json: bool) -> None:
         table(f"{service}: what each handler does", ["handler", "does"], list(does.items()))
 
 
-def up(ctx: typer.Context) -> None:
+def up(ctx: typer.Context, with_step: WithStep = None) -> None:
     """Start every service, relay and the projector as child processes; Ctrl-C stops all."""
-    orderflow = app_of(ctx)
-    _preflight(orderflow, list(SERVICES))
+    orderflow = stepped(app_of(ctx), with_step)
+    _preflight(orderflow, orderflow.deployed())
     orderflow.create_topics()
-    _supervise(orderflow, list(SERVICES))
+    _supervise(orderflow, orderflow.deployed())
 
 
 def _serve_metrics(orderflow: Orderflow, service: str) -> None:
@@ -93,7 +94,8 @@ def _supervise(orderflow: Orderflow, services: list[str]) -> None:
 
     data_dir = orderflow.settings.data_dir
     supervisor = Supervisor(services, data_dir / "logs", on_restart=say_restart,
-                            state_file=data_dir / UP_STATE)
+                            state_file=data_dir / UP_STATE,
+                            environ=step_environ(orderflow.settings))
     children = supervisor.start()
     table("services", ["service", "pid", "log"],
           [(c.service, c.process.pid, c.log) for c in children])

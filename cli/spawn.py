@@ -25,17 +25,18 @@ Say = Callable[[str], None]
 
 @contextmanager
 def spawned(orderflow: Orderflow, say: Say) -> Iterator[Supervisor]:
-    from services.bootstrap import SERVICES
+    from cli.steps import step_environ
     from services.supervisor import Supervisor
 
     step("migrations", orderflow.upgrade, say)
     step("topics", orderflow.create_topics, say)
-    supervisor = Supervisor(list(SERVICES), orderflow.settings.data_dir / "logs",
-                            on_restart=say_restart)
+    services = orderflow.deployed()
+    supervisor = Supervisor(services, orderflow.settings.data_dir / "logs",
+                            on_restart=say_restart, environ=step_environ(orderflow.settings))
     try:
         children = supervisor.start()
         say(f"started {len(children)} services: {', '.join(c.service for c in children)}")
-        step("consumer groups", lambda: orderflow.wait_for_groups(list(SERVICES)), say)
+        step("consumer groups", lambda: orderflow.wait_for_groups(services), say)
         yield supervisor
     finally:
         supervisor.stop()

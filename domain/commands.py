@@ -44,6 +44,13 @@ class ReleaseStock:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class CheckFraud:
+    order_id: str
+    customer_id: str
+    amount_cents: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class AuthorizePayment:
     order_id: str
     customer_id: str
@@ -78,7 +85,7 @@ class RejectOrder:
 
 
 SagaCommand: TypeAlias = (
-    ReserveStock | ReleaseStock | AuthorizePayment | VoidPayment | ScheduleShipment
+    ReserveStock | ReleaseStock | CheckFraud | AuthorizePayment | VoidPayment | ScheduleShipment
     | CancelShipment | ConfirmOrder | RejectOrder
 )
 Command: TypeAlias = PlaceOrder | AddStock | SetCredit | SagaCommand

@@ -13,6 +13,7 @@ class RejectionReason(StrEnum):
     UNKNOWN_CUSTOMER = "unknown_customer"
     COUNTRY_NOT_SERVED = "country_not_served"
     TIMEOUT = "timeout"
+    FRAUD_SUSPECTED = "fraud_suspected"  # the optional fraud step (ORDERFLOW_STEPS=fraud)
 
 
 _VALUES = tuple(reason.value for reason in RejectionReason)

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import TypeAlias
 
 from domain.errors import DomainError
+from domain.fraud import FraudCleared, FraudRejected
 from domain.inventory_events import ReservedLine, StockRejected, StockReleased, StockReserved
 from domain.order_events import OrderConfirmed, OrderExpired, OrderPlaced, OrderRejected
 from domain.payment_events import (
@@ -29,6 +30,7 @@ from domain.payment_events import (
 )
 from domain.saga_events import (
     COMPENSATIONS,
+    CORE_STEPS,
     FORWARD_STEPS,
     CommandSent,
     CompensationFailed,
@@ -94,7 +96,8 @@ __all__ = [
 ]
 
 Reply: TypeAlias = (
-    StockReserved | StockRejected | StockReleased | PaymentAuthorized | PaymentDeclined
+    StockReserved | StockRejected | StockReleased | FraudCleared | FraudRejected
+    | PaymentAuthorized | PaymentDeclined
     | PaymentVoided | PaymentCancelled | ShipmentScheduled | ShipmentRejected | ShipmentCancelled
     | OrderConfirmed | OrderRejected | OrderExpired
 )
@@ -110,8 +113,12 @@ class NotStuck(DomainError):
 
 
 def start_saga(
-    placed: OrderPlaced, now: datetime, step_timeout: timedelta, max_attempts: int = 3
+    placed: OrderPlaced, now: datetime, step_timeout: timedelta, max_attempts: int = 3,
+    steps: tuple[Step, ...] = CORE_STEPS,
 ) -> Decision:
+    """`steps`: the forward steps, in order (`forward_steps` with the deployment's
+    optional steps); the saga keeps them, so a change of deployment never changes the
+    plan of a saga already running."""
     # Events keep the timeout in whole milliseconds, so less than one would become zero.
     if step_timeout < timedelta(milliseconds=1) or max_attempts < 1:
         raise InvalidSaga("a saga needs a step timeout of 1 ms or more and at least one attempt")
@@ -121,6 +128,7 @@ def start_saga(
         amount_cents=placed.total_cents, ship_to=placed.ship_to,
         order_deadline=placed.deadline, step_timeout_ms=step_timeout // timedelta(milliseconds=1),
         max_attempts=max_attempts, started_at=require_aware(now),
+        steps=tuple(step.value for step in steps),
     )
     return prefixed(started, send(evolve_saga(None, started), Step.RESERVE_STOCK, now))
 
@@ -145,6 +153,10 @@ def _classify(saga: Saga, reply: Reply) -> tuple[Step, str | None]:
             return Step.RESERVE_STOCK, reason
         case StockReleased():
             return Step.RELEASE_STOCK, None
+        case FraudCleared():
+            return Step.CHECK_FRAUD, None
+        case FraudRejected(reason=reason):
+            return Step.CHECK_FRAUD, reason
         case PaymentAuthorized():
             return Step.AUTHORIZE_PAYMENT, None
         case PaymentDeclined(reason=reason):

@@ -3,7 +3,7 @@
 Step and state names are plain strings in events so they stay wire-shaped.
 """
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -15,6 +15,7 @@ from domain.inventory_events import ReservedLine
 
 class Step(StrEnum):
     RESERVE_STOCK = "reserve_stock"
+    CHECK_FRAUD = "check_fraud"  # the optional fraud step (ORDERFLOW_STEPS=fraud)
     AUTHORIZE_PAYMENT = "authorize_payment"
     SCHEDULE_SHIPMENT = "schedule_shipment"
     CONFIRM_ORDER = "confirm_order"
@@ -26,8 +27,20 @@ class Step(StrEnum):
 
 
 FORWARD_STEPS = (
-    Step.RESERVE_STOCK, Step.AUTHORIZE_PAYMENT, Step.SCHEDULE_SHIPMENT, Step.CONFIRM_ORDER
+    Step.RESERVE_STOCK, Step.CHECK_FRAUD, Step.AUTHORIZE_PAYMENT, Step.SCHEDULE_SHIPMENT,
+    Step.CONFIRM_ORDER
 )
+# The optional ones: a saga runs them only if its SagaStarted lists them. A screening
+# holds nothing, so check_fraud has no compensation.
+OPTIONAL_STEPS = {"fraud": Step.CHECK_FRAUD}
+# What a saga started before steps were listed ran (saga.started.v1).
+CORE_STEPS = tuple(s for s in FORWARD_STEPS if s not in OPTIONAL_STEPS.values())
+
+
+def forward_steps(optional: Collection[str] = ()) -> tuple[Step, ...]:
+    """The forward steps of a saga with these optional steps switched on, in order."""
+    chosen = {OPTIONAL_STEPS[name] for name in optional}
+    return tuple(s for s in FORWARD_STEPS if s in CORE_STEPS or s in chosen)
 # Every forward step but the pivot has an inverse. confirm_order can still fail (the
 # order service refuses, or never answers), and a shipment can be scheduled after the
 # saga gave up on it: both leave a shipment to cancel.
@@ -57,6 +70,7 @@ class SagaStarted:
     step_timeout_ms: int
     max_attempts: int
     started_at: datetime
+    steps: tuple[str, ...]  # its forward steps, in order (v2; v1 sagas ran CORE_STEPS)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

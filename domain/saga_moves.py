@@ -10,6 +10,7 @@ from typing import NamedTuple
 from domain.commands import (
     AuthorizePayment,
     CancelShipment,
+    CheckFraud,
     ConfirmOrder,
     RejectOrder,
     ReleaseStock,
@@ -58,6 +59,9 @@ def command_for(saga: Saga, step: Step) -> SagaCommand:
     order_id = saga.order_id
     commands: dict[Step, SagaCommand] = {
         Step.RESERVE_STOCK: ReserveStock(order_id=order_id, lines=saga.lines),
+        Step.CHECK_FRAUD: CheckFraud(
+            order_id=order_id, customer_id=saga.customer_id, amount_cents=saga.amount_cents
+        ),
         Step.AUTHORIZE_PAYMENT: AuthorizePayment(
             order_id=order_id, customer_id=saga.customer_id, amount_cents=saga.amount_cents
         ),
@@ -105,7 +109,7 @@ def succeed(saga: Saga, step: Step, now: datetime) -> Decision:
 
 def _next_task(saga: Saga) -> Step | None:
     if saga.state is SagaState.RUNNING:
-        return next((step for step in FORWARD_STEPS if step not in saga.steps_done), None)
+        return next((step for step in saga.steps if step not in saga.steps_done), None)
     return saga.plan[0] if saga.plan else None
 
 

@@ -9,6 +9,7 @@ from domain.errors import InvalidHistory
 from domain.inventory_events import ReservedLine
 from domain.saga_events import (
     COMPENSATIONS,
+    CORE_STEPS,
     FORWARD_STEPS,
     CommandSent,
     CompensationFailed,
@@ -50,6 +51,7 @@ class Saga:
     steps_done: tuple[Step, ...] = ()
     failed_step: Step | None = None
     reason: str | None = None
+    steps: tuple[Step, ...] = CORE_STEPS  # the forward steps this saga runs, in order
     plan: tuple[Step, ...] = ()  # compensation tasks still to run, current first
     compensated: tuple[Step, ...] = ()
     late_successes: tuple[Step, ...] = ()
@@ -79,6 +81,7 @@ def _started(saga: Saga | None, event: SagaStarted) -> Saga:
         order_deadline=event.order_deadline,
         step_timeout=timedelta(milliseconds=event.step_timeout_ms),
         max_attempts=event.max_attempts, started_at=event.started_at, version=1,
+        steps=tuple(Step(step) for step in event.steps),
     )
 
 

@@ -18,6 +18,7 @@ class StreamCategory(StrEnum):
     PAYMENT = "payment"
     SHIPMENT = "shipment"
     SAGA = "saga"
+    SCREENING = "screening"  # the fraud step's verdict on one order
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -55,3 +56,7 @@ def shipment_stream(order_id: str) -> StreamId:
 
 def saga_stream(order_id: str) -> StreamId:
     return StreamId(StreamCategory.SAGA, order_id)
+
+
+def screening_stream(order_id: str) -> StreamId:
+    return StreamId(StreamCategory.SCREENING, order_id)

@@ -47,7 +47,7 @@ VIEWS = _views(order_view.HANDLERS, stock_view.HANDLERS, credit_view.HANDLERS,
                shipment_view.HANDLERS, saga_view.HANDLERS, dead_letter_view.HANDLERS)
 # Event topics (base names) and the service that emits on each.
 SERVICES = {"orders": "order", "inventory": "inventory", "payments": "payment",
-            "shipping": "shipping"}
+            "shipping": "shipping", "fraud": "fraud"}
 MAX_TEXT = 64  # every id and reason column is String(64)
 MAX_AMOUNT = 2**53  # far above any real quantity or cents; sums stay inside BIGINT
 

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from projections.projector import Projector
     from projections.read_models import ReadModels
     from services.dead_letters import DeadLetters
+    from services.fraud import Fraud
     from services.inventory import Inventory
     from services.orchestrator import Orchestrator
     from services.order import Orders
@@ -48,6 +49,9 @@ if TYPE_CHECKING:
     from services.shipping import Shipping
 
 SERVICES = ("order", "inventory", "payment", "shipping", "orchestrator", "projector")
+# The service of each optional saga step (ORDERFLOW_STEPS): deployed only when switched on.
+STEP_SERVICES = {"fraud": "fraud"}
+KNOWN_SERVICES = (*SERVICES, *STEP_SERVICES.values())
 
 
 class UnknownService(OrderflowError):
@@ -78,15 +82,20 @@ class Orderflow:
         """The order service; `timeout` overrides the configured deadline of the orders it
         places (compare's timeout path places a few with a short one)."""
         from services.order import Orders
-        return Orders(self.units("order"), self.catalog, timeout or self.settings.order_timeout)
+        return Orders(self.units("order"), self.catalog, timeout or self.settings.order_timeout,
+                      self.settings.steps)
 
     def inventory(self) -> Inventory:
         from services.inventory import Inventory
-        return Inventory(self.units("inventory"))
+        return Inventory(self.units("inventory"), self.settings.steps)
 
     def payment(self) -> Payment:
         from services.payment import Payment
-        return Payment(self.units("payment"))
+        return Payment(self.units("payment"), self.settings.steps)
+
+    def fraud(self) -> Fraud:
+        from services.fraud import Fraud
+        return Fraud(self.units("fraud"))
 
     def shipping(self) -> Shipping:
         from services.shipping import Shipping
@@ -94,21 +103,26 @@ class Orderflow:
 
     def orchestrator(self) -> Orchestrator:
         from services.orchestrator import Orchestrator
-        return Orchestrator(self.units("orchestrator"), self.settings.step_timeout)
+        return Orchestrator(self.units("orchestrator"), self.settings.step_timeout,
+                            steps=self.settings.steps)
+
+    def deployed(self) -> list[str]:
+        """The services this deployment runs: the core six, plus each optional step's."""
+        return [*SERVICES, *(STEP_SERVICES[step] for step in sorted(self.settings.steps))]
 
     def messages(self, service: str) -> MessageTable:
         """A service's message table: what it does (`orderflow run SERVICE --describe`)."""
         factory = _SERVICE_FACTORIES.get(service)
         if factory is None:
             raise UnknownService(f"unknown service {service!r}; "
-                                 f"choose from {', '.join(SERVICES)}")
+                                 f"choose from {', '.join(KNOWN_SERVICES)}")
         return factory(self).messages()
 
     def acted_on(self, flow: str) -> set[str]:
         """Wire types some service's message table has a row for in `flow`: the messages
         that coordinate the saga (the rest only feed the read models)."""
         from adapters.registry import BY_CLASS
-        return {BY_CLASS[cls].wire for service in _SERVICE_FACTORIES
+        return {BY_CLASS[cls].wire for service in self.deployed() if service in _SERVICE_FACTORIES
                 for row_flow, cls, _ in self.messages(service).rows() if row_flow == flow}
 
     def describe(self, service: str) -> list[dict[str, str]]:
@@ -306,7 +320,8 @@ class _Service(Protocol):
 # What each deployable service is built from (the projector is not a message-table service).
 _SERVICE_FACTORIES: dict[str, Callable[[Orderflow], _Service]] = {
     "order": Orderflow.orders, "inventory": Orderflow.inventory, "payment": Orderflow.payment,
-    "shipping": Orderflow.shipping, "orchestrator": Orderflow.orchestrator}
+    "shipping": Orderflow.shipping, "orchestrator": Orderflow.orchestrator,
+    "fraud": Orderflow.fraud}
 
 
 def _summary(function: object) -> str:

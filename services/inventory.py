@@ -6,10 +6,11 @@ outcome again. Commands from the CLI: `add_stock`; query: `stock`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from adapters.codec import Envelope, OrderFacts
 from domain.commands import ReleaseStock, ReserveStock
+from domain.fraud import FraudRejected
 from domain.ids import validate_sku
 from domain.inventory import Line, Reservation, evolve_reservation, release, reserve
 from domain.order_events import OrderExpired, OrderPlaced
@@ -17,16 +18,20 @@ from domain.payment_events import PaymentDeclined
 from domain.shipping import ShipmentRejected
 from domain.stock import Stock, add_stock, evolve_stock
 from domain.streams import reservation_stream, stock_stream
-from services.port import MessageTable, UnitOfWork, Units, decide
+from services.port import Handler, MessageTable, UnitOfWork, Units, decide
 
 
 class Inventory:
-    def __init__(self, units: Units) -> None:
-        self.units = units
+    def __init__(self, units: Units, steps: Collection[str] = ()) -> None:
+        """`steps`: the optional saga steps deployed; fraud's rejection releases too."""
+        self.units, self.steps = units, frozenset(steps)
 
     def messages(self) -> MessageTable:
+        fraud: dict[type, Handler] = ({FraudRejected: self.release_stock}
+                                      if "fraud" in self.steps else {})
         return MessageTable(
             choreography={OrderPlaced: self.reserve_placed,
+                          **fraud,
                           PaymentDeclined: self.release_stock,
                           ShipmentRejected: self.release_stock,
                           OrderExpired: self.release_stock},

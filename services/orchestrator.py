@@ -17,12 +17,14 @@ two saga messages on Kafka, not ten. The decisions are the pure state machine in
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from datetime import timedelta
 from functools import partial
 from typing import get_args
 
 from adapters.codec import Envelope
 from domain.errors import OrderflowError, Unhandleable
+from domain.fraud import FraudCleared, FraudRejected
 from domain.order_events import OrderPlaced
 from domain.saga import (
     AWAITING,
@@ -36,7 +38,7 @@ from domain.saga import (
     retry_now,
     start_saga,
 )
-from domain.saga_events import SagaState
+from domain.saga_events import SagaState, Step, forward_steps
 from domain.streams import saga_stream
 from services.port import ORCHESTRATION, Handler, MessageTable, UnitOfWork, Units
 
@@ -49,11 +51,16 @@ class NoSuchSaga(OrderflowError):
 
 
 class Orchestrator:
-    def __init__(self, units: Units, step_timeout: timedelta, max_attempts: int = 3) -> None:
+    def __init__(self, units: Units, step_timeout: timedelta, max_attempts: int = 3,
+                 steps: Collection[str] = ()) -> None:
+        """`steps`: the optional saga steps deployed; each new saga runs them in order."""
         self.units, self.step_timeout, self.max_attempts = units, step_timeout, max_attempts
+        self.steps = forward_steps(steps)
 
     def messages(self) -> MessageTable:
-        replies: dict[type, Handler] = {reply: self.advance for reply in get_args(Reply)}
+        unused = set() if Step.CHECK_FRAUD in self.steps else {FraudCleared, FraudRejected}
+        replies: dict[type, Handler] = {reply: self.advance for reply in get_args(Reply)
+                                        if reply not in unused}
         return MessageTable(orchestration={OrderPlaced: self.start, **replies},
                             per_order=(saga_stream,), timers=(self.tick_due,))
 
@@ -61,7 +68,7 @@ class Orchestrator:
         """Start the saga: ReserveStock (OrderPlaced seen twice: it already runs)."""
         if _saga(uow, msg.body.order_id) is None:
             self._record(uow, None, start_saga(msg.body, uow.now, self.step_timeout,
-                                               self.max_attempts))
+                                               self.max_attempts, self.steps))
 
     def advance(self, msg: Envelope, uow: UnitOfWork) -> None:
         """A participant answered: the saga decides what comes next."""

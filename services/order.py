@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import timedelta
 from functools import partial
 
@@ -18,6 +18,7 @@ from adapters.codec import Envelope
 from domain.catalog import Catalog
 from domain.commands import ConfirmOrder, RejectOrder
 from domain.errors import Unhandleable
+from domain.fraud import FraudRejected
 from domain.inventory_events import StockRejected
 from domain.order import Order, confirm, evolve, expire, reject
 from domain.order_events import OrderPlaced
@@ -25,20 +26,26 @@ from domain.order_placement import place_order
 from domain.payment_events import PaymentDeclined
 from domain.shipping import ShipmentRejected, ShipmentScheduled
 from domain.streams import order_stream
-from services.port import CHOREOGRAPHY, MessageTable, UnitOfWork, Units, decide
+from services.port import CHOREOGRAPHY, Handler, MessageTable, UnitOfWork, Units, decide
 
 logger = logging.getLogger(__name__)
 DEADLINE = "order-deadline"
 
 
 class Orders:
-    def __init__(self, units: Units, catalog: Catalog, timeout: timedelta) -> None:
+    def __init__(self, units: Units, catalog: Catalog, timeout: timedelta,
+                 steps: Collection[str] = ()) -> None:
+        """`steps`: the optional saga steps deployed; fraud's rejection rejects too."""
         self.units, self.catalog, self.timeout = units, catalog, timeout
+        self.steps = frozenset(steps)
 
     def messages(self) -> MessageTable:
+        fraud: dict[type, Handler] = ({FraudRejected: self.reject}
+                                      if "fraud" in self.steps else {})
         return MessageTable(
             choreography={ShipmentScheduled: self.confirm,
                           StockRejected: self.reject,
+                          **fraud,
                           PaymentDeclined: self.reject,
                           ShipmentRejected: self.reject},
             orchestration={ConfirmOrder: self.confirm,

@@ -6,9 +6,12 @@ outcome again. Commands from the CLI: `set_credit`; query: `credit`.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from adapters.codec import Envelope
 from domain.commands import AuthorizePayment, VoidPayment
 from domain.credit import Credit, evolve_credit, set_credit
+from domain.fraud import FraudCleared
 from domain.ids import validate_customer_id
 from domain.inventory_events import StockReserved
 from domain.order_events import OrderExpired
@@ -20,12 +23,15 @@ from services.port import MessageTable, UnitOfWork, Units, decide, facts_of
 
 
 class Payment:
-    def __init__(self, units: Units) -> None:
-        self.units = units
+    def __init__(self, units: Units, steps: Collection[str] = ()) -> None:
+        """`steps`: the optional saga steps deployed; with fraud, payment waits for its
+        clearance instead of the reservation."""
+        self.units, self.steps = units, frozenset(steps)
 
     def messages(self) -> MessageTable:
+        ready: type = FraudCleared if "fraud" in self.steps else StockReserved
         return MessageTable(
-            choreography={StockReserved: self.authorize_reserved,
+            choreography={ready: self.authorize_reserved,
                           ShipmentRejected: self.void_payment,
                           OrderExpired: self.void_payment},
             orchestration={AuthorizePayment: self.authorize_payment,
@@ -34,7 +40,8 @@ class Payment:
             per_order=(payment_stream,))
 
     def authorize_reserved(self, msg: Envelope, uow: UnitOfWork) -> None:
-        """Authorise the order total: PaymentAuthorized | PaymentDeclined."""
+        """Authorise the order total (stock reserved, and cleared where fraud screens):
+        PaymentAuthorized | PaymentDeclined."""
         facts = facts_of(msg)
         self._authorize(msg, uow, facts.customer_id, facts.total_cents)
 

@@ -15,9 +15,11 @@ _KEEP_FOREVER = {"retention.ms": "-1", "cleanup.policy": "delete", **_MAX}  # re
 _COMMANDS = {"retention.ms": str(7 * 24 * 3600 * 1000), **_MAX}
 
 # `dead-letters` carries notices of dead letters for the read models (adapters/notices.py).
-EVENT_TOPICS = ("orders", "inventory", "payments", "shipping", "sagas", "dead-letters")
+# `fraud` and `fraud.commands` belong to the optional fraud step (ORDERFLOW_STEPS=fraud):
+# created always, so a deployment can switch the step on without a topic change.
+EVENT_TOPICS = ("orders", "inventory", "payments", "shipping", "sagas", "dead-letters", "fraud")
 COMMAND_TOPICS = ("orders.commands", "inventory.commands", "payments.commands",
-                  "shipping.commands")
+                  "shipping.commands", "fraud.commands")
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from adapters.sql import fold_cache  # noqa: F401  its listeners exist before an
 
 logger = logging.getLogger(__name__)
 
-STORES = ("order", "inventory", "payment", "shipping", "orchestrator", "projector")
+STORES = ("order", "inventory", "payment", "shipping", "orchestrator", "fraud", "projector")
 READONLY = {"orderflow_readonly": True}
 
 

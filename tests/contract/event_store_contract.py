@@ -502,4 +502,6 @@ def saga_started(order_id: str) -> SagaStarted:
     return SagaStarted(order_id=order_id, customer_id="alice",
                        lines=(ReservedLine(sku="BOOK-1", quantity=2),), amount_cents=4998,
                        ship_to="DE", order_deadline=T0 + timedelta(seconds=30),
-                       step_timeout_ms=5000, max_attempts=3, started_at=T0)
+                       step_timeout_ms=5000, max_attempts=3, started_at=T0,
+                       steps=("reserve_stock", "authorize_payment", "schedule_shipment",
+                              "confirm_order"))

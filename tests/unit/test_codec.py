@@ -515,3 +515,14 @@ def test_new_records_carry_the_current_schema_version() -> None:
     envelope = an_envelope(a_placed_order())
     assert orjson.loads(encode(envelope))["schema_version"] == 2
     assert decode(encode(envelope)) == envelope
+
+
+def test_a_saga_started_before_steps_were_listed_runs_the_core_four() -> None:
+    data = {"order_id": "o-1", "customer_id": "alice", "lines": [], "amount_cents": 1,
+            "ship_to": "DE", "order_deadline": "2026-01-01T12:00:30+00:00",
+            "step_timeout_ms": 5000, "max_attempts": 3,
+            "started_at": "2026-01-01T12:00:00+00:00"}
+    reg, upcast_data = upcasters.upcast("saga.started.v1", 1, data)
+    assert (reg.wire, upcast_data["steps"]) == (
+        "saga.started.v2", ["reserve_stock", "authorize_payment", "schedule_shipment",
+                            "confirm_order"])

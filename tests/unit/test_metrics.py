@@ -28,7 +28,7 @@ from adapters.metrics import (
     subtract,
 )
 from adapters.settings import METRICS_PORT_MAX, Settings, SettingsError
-from services.bootstrap import SERVICES
+from services.bootstrap import KNOWN_SERVICES
 from tests.support import free_port_pair, run_cli
 
 INF = math.inf
@@ -97,11 +97,11 @@ def test_the_four_hops_appear_on_the_default_registry_once_observed() -> None:
 
 
 def test_each_service_has_its_own_port_and_base_0_is_off() -> None:
-    assert set(SERVICE_PORT_OFFSETS) == set(SERVICES)
-    ports = {metrics_port(9100, s) for s in SERVICES}
-    assert ports == set(range(9100, 9100 + len(SERVICES)))
+    assert set(SERVICE_PORT_OFFSETS) == set(KNOWN_SERVICES)
+    ports = {metrics_port(9100, s) for s in KNOWN_SERVICES}
+    assert ports == set(range(9100, 9100 + len(KNOWN_SERVICES)))
     assert metrics_port(9100, "order") == 9100 and metrics_port(9100, "projector") == 9105
-    assert all(metrics_port(0, s) is None for s in SERVICES)
+    assert all(metrics_port(0, s) is None for s in KNOWN_SERVICES)
     assert METRICS_PORT_MAX + max(SERVICE_PORT_OFFSETS.values()) == 65535
 
 

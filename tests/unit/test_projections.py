@@ -174,9 +174,9 @@ def test_batches_of_any_size_and_mix_give_the_same_tables(seed: int) -> None:
 
 def test_topics_and_services() -> None:
     assert PROJECTOR.topics == [
-        "t.orders", "t.inventory", "t.payments", "t.shipping", "t.sagas", "t.dead-letters",
-        "t.orders.commands", "t.inventory.commands", "t.payments.commands",
-        "t.shipping.commands"]
+        "t.orders", "t.inventory", "t.payments", "t.shipping", "t.fraud", "t.sagas",
+        "t.dead-letters", "t.orders.commands", "t.inventory.commands", "t.payments.commands",
+        "t.shipping.commands", "t.fraud.commands"]
     assert [PROJECTOR.service_of(t) for t in ("t.orders", "t.payments", "t.inventory.commands",
                                               "t.dead-letters")
             ] == ["order", "payment", "orchestrator", "dlq"]

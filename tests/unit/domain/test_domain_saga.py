@@ -7,6 +7,7 @@ import pytest
 from domain.commands import (
     AuthorizePayment,
     CancelShipment,
+    CheckFraud,
     ConfirmOrder,
     RejectOrder,
     ReleaseStock,
@@ -16,6 +17,7 @@ from domain.commands import (
     VoidPayment,
 )
 from domain.errors import InvalidHistory
+from domain.fraud import FraudCleared, FraudRejected
 from domain.inventory import ReservedLine, StockRejected, StockReleased, StockReserved
 from domain.order import OrderConfirmed, OrderExpired, OrderPlaced, OrderRejected
 from domain.payment import PaymentAuthorized, PaymentCancelled, PaymentDeclined, PaymentVoided
@@ -30,6 +32,7 @@ from domain.saga import (
     Saga,
     SagaEvent,
     SagaProgressed,
+    SagaStarted,
     SagaState,
     Step,
     StepSucceeded,
@@ -41,6 +44,7 @@ from domain.saga import (
     retry_now,
     start_saga,
 )
+from domain.saga_events import CORE_STEPS, forward_steps
 from domain.shipping import ShipmentCancelled, ShipmentRejected, ShipmentScheduled
 from tests.unit.domain.builders import CUSTOMER, ORDER_ID, OTHER_ORDER_ID, T0, at, placed
 
@@ -68,12 +72,13 @@ def order_rejected(reason: str) -> OrderRejected:
 class Run:
     """Drives one saga and checks, at every step, that folding its events gives its state."""
 
-    def __init__(self, order: OrderPlaced | None = None, max_attempts: int = 3) -> None:
+    def __init__(self, order: OrderPlaced | None = None, max_attempts: int = 3,
+                 steps: tuple[Step, ...] = CORE_STEPS) -> None:
         self.events: list[SagaEvent] = []
         self.commands: list[SagaCommand] = []
         self.reports: list[SagaProgressed] = []  # what readers were told, unit by unit
         self.saga: Saga
-        self.take(start_saga(order or placed(), T0, STEP_TIMEOUT, max_attempts))
+        self.take(start_saga(order or placed(), T0, STEP_TIMEOUT, max_attempts, steps))
 
     def take(self, decision: Decision) -> list[SagaCommand]:
         self.events += decision.events
@@ -112,6 +117,35 @@ def test_the_happy_path_runs_every_step_in_order() -> None:
     assert [sent.command for sent in run.saga.history] == [
         "ReserveStock", "AuthorizePayment", "ScheduleShipment", "ConfirmOrder"
     ]
+
+
+def test_with_the_fraud_step_the_saga_checks_between_stock_and_payment() -> None:
+    run = Run(steps=forward_steps({"fraud"}))
+    assert run.saga.steps == (Step.RESERVE_STOCK, Step.CHECK_FRAUD, Step.AUTHORIZE_PAYMENT,
+                              Step.SCHEDULE_SHIPMENT, Step.CONFIRM_ORDER)
+    assert run.reply(RESERVED) == [
+        CheckFraud(order_id=ORDER_ID, customer_id=CUSTOMER, amount_cents=AMOUNT)]
+    assert run.reply(FraudCleared(order_id=ORDER_ID)) == [
+        AuthorizePayment(order_id=ORDER_ID, customer_id=CUSTOMER, amount_cents=AMOUNT)]
+    run.reply(AUTHORIZED, SCHEDULED, CONFIRMED)
+    assert run.state() is SagaState.COMPLETED and Step.CHECK_FRAUD in run.saga.steps_done
+
+
+def test_a_fraud_rejection_releases_the_stock_and_rejects_the_order_with_its_reason() -> None:
+    run = Run(steps=forward_steps({"fraud"}))
+    run.reply(RESERVED)
+    suspected = FraudRejected(order_id=ORDER_ID, reason="fraud_suspected")
+    assert run.reply(suspected) == [ReleaseStock(order_id=ORDER_ID)]  # a check holds nothing
+    assert run.reply(RELEASED) == [RejectOrder(order_id=ORDER_ID, reason="fraud_suspected")]
+    run.reply(order_rejected("fraud_suspected"))
+    assert (run.state(), run.saga.compensated) == (
+        SagaState.REJECTED, (Step.RELEASE_STOCK, Step.REJECT_ORDER))
+
+
+def test_a_saga_keeps_the_steps_it_started_with() -> None:
+    started = start_saga(placed(), T0, STEP_TIMEOUT).events[0]
+    assert isinstance(started, SagaStarted) and started.steps == tuple(s.value for s in CORE_STEPS)
+    assert forward_steps() == CORE_STEPS and Step.CHECK_FRAUD not in CORE_STEPS
 
 
 def test_a_saga_that_goes_straight_through_tells_readers_twice() -> None:
