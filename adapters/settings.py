@@ -9,6 +9,7 @@ short or refused later (two stores' schemas truncated to one, a NOTIFY that fail
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Mapping
@@ -86,6 +87,17 @@ class Settings:
             metrics_port=_metrics_port(env.get("ORDERFLOW_METRICS_PORT") or "0"),
             steps=parse_steps(env.get("ORDERFLOW_STEPS") or ""),
         )
+
+    def isolated(self, tag: str) -> Settings:
+        """These settings for a run of its own: every topic, group and PostgreSQL schema
+        under the prefix plus `tag`, SQLite files in a subdirectory named `tag`, so
+        nothing of this run is read by another (a new consumer group reads its topics
+        from the beginning)."""
+        url = self.database_url
+        if url is not None and not self.is_postgres:  # sqlite:///DIR: the files' directory
+            url = f"{url.rstrip('/')}/{tag}"
+        return dataclasses.replace(self, topic_prefix=_prefix(f"{self.topic_prefix}{tag}."),
+                                   data_dir=self.data_dir / tag, database_url=url)
 
     @property
     def is_postgres(self) -> bool:

@@ -1,7 +1,8 @@
 """`orderflow compare`: both flows, the same seven paths, side by side.
 
 The experiment itself lives in `experiments.compare`; this module renders its results
-(tables, JSON, Markdown) and imports the experiment only when a comparison runs. With
+(tables, JSON, Markdown; HTML through `experiments.report`) and imports the experiment
+only when a comparison runs. With
 `--spawn` it starts every service itself (as `demo` does), which lets it run the timeout
 path: it holds the services' supervisor and can pause payment.
 """
@@ -9,6 +10,7 @@ path: it holds the services' supervisor and can pause payment.
 from __future__ import annotations
 
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -16,6 +18,7 @@ import typer
 
 from cli.context import app_of
 from cli.output import console, emit_json, err_console, table
+from cli.steps import WithStep
 from domain.order_events import Channel
 
 if TYPE_CHECKING:
@@ -23,16 +26,6 @@ if TYPE_CHECKING:
     from services.bootstrap import Orderflow
 
 FLOW_NAMES = ["choreography", "orchestration"]
-# Prose, said as such: the fraud step of issue 14 will measure this instead.
-NEW_STEP = {
-    "choreography": "a fraud check between stock and payment means: fraud subscribes to "
-                    "`inventory`, payment re-subscribes to fraud's topic instead, the order "
-                    "service and every compensating service learn fraud's rejection event; "
-                    "no single file shows the new order of steps",
-    "orchestration": "add one step (command + reply + compensation) to the saga state machine "
-                     "and one command handler in the fraud service; no other participant "
-                     "changes",
-}
 
 
 def compare(ctx: typer.Context,
@@ -49,14 +42,27 @@ def compare(ctx: typer.Context,
                 min=1, max=3600, help="Seconds to wait for every order to settle.")] = 60.0,
             markdown: Annotated[Path | None, typer.Option(
                 help="Also write the comparison as a Markdown report to this file.")] = None,
+            html: Annotated[Path | None, typer.Option(
+                help="Also write a self-contained HTML report (sequence diagrams, latency "
+                "chart, coupling graph, tables; works offline) to this file.")] = None,
             json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
+            with_step: WithStep = None,
             ) -> None:
-    """Place the seven paths through both flows and compare them, measured."""
+    """Place the seven paths through both flows and compare them, measured. With
+    --with-step: twice, without and with the step, and what it changed (implies --spawn)."""
     from cli.spawn import spawned
+    from experiments.report import check_writable, write_html
 
+    for path in (p for p in (html, markdown) if p is not None):
+        check_writable(path)  # before anything is seeded or placed: a bad path writes nothing
     orderflow = app_of(ctx)
     orderflow.require_broker()
     say = err_console().print if json else console().print
+    if with_step:
+        from cli.impact import compare_with_step
+
+        options = Options(orders, rate, timeout, markdown, html, json)
+        raise typer.Exit(compare_with_step(orderflow, with_step, options, say))
     with spawned(orderflow, say) if spawn else nullcontext() as pauser:
         comparison, results = compare_with_progress(orderflow, orders, timeout, quiet=json,
                                                     rate=rate, pauser=pauser)
@@ -67,13 +73,28 @@ def compare(ctx: typer.Context,
     if markdown is not None:
         markdown.write_text(report(comparison, results))
         say(f"report written to {markdown}")
+    if html is not None:
+        write_html(html, comparison.reader, results, sections(results))
+        say(f"HTML report written to {html}")
     if failed(results):
         raise typer.Exit(1)
 
 
+@dataclass(frozen=True)
+class Options:
+    """What the user asked of a comparison's size and output."""
+
+    orders: int
+    rate: float
+    timeout: float
+    markdown: Path | None
+    html: Path | None
+    json: bool
+
+
 def compare_with_progress(orderflow: Orderflow, orders: int, timeout: float, quiet: bool,
                           channel: str = Channel.COMPARE, *, rate: float = 10.0,
-                          pauser: Pauser | None = None,
+                          pauser: Pauser | None = None, extra: tuple[Scenario, ...] = (),
                           ) -> tuple[Comparison, dict[str, FlowResult]]:
     """Run the comparison with a live progress bar per flow on stderr; its orders say
     they came from `channel`."""
@@ -90,7 +111,7 @@ def compare_with_progress(orderflow: Orderflow, orders: int, timeout: float, qui
             bar.update(tasks[flow], completed=done, total=total)
 
         experiment = comparison(orderflow, orders, timeout, progress, channel, rate=rate,
-                                pauser=pauser)
+                                pauser=pauser, extra=extra)
         return experiment, experiment.run()
 
 
@@ -108,11 +129,9 @@ def sections(results: dict[str, FlowResult]) -> list[Section]:
 
 
 def _outcomes(results: dict[str, FlowResult]) -> Section:
-    from experiments.compare import SCENARIOS
-
     chor, orch = results["choreography"], results["orchestration"]
     rows = [[s.name, s.expected[1] or s.expected[0], _mark(chor, s), _mark(orch, s)]
-            for s in SCENARIOS]
+            for s in chor.paths]
     return "outcome per path (✓: as expected)", ["path", "expected", *FLOW_NAMES], rows
 
 
@@ -185,18 +204,18 @@ def document(results: dict[str, FlowResult]) -> dict[str, Any]:
             for flow, r in results.items()}
 
 
-def report(comparison: Comparison, results: dict[str, FlowResult]) -> str:
+def report(comparison: Comparison, results: dict[str, FlowResult],
+           more: list[Section] | None = None) -> str:
+    """The Markdown report: every table (`more` after them), then one real trace per
+    flow as a sequence diagram."""
     from experiments.compare import FLOWS, PLACED
     from projections.mermaid import sequence_diagram
 
     parts = ["# orderflow: choreography vs orchestration\n"]
-    for title, columns, rows in sections(results):
-        parts.append(f"## {title}\n\n| {' | '.join(columns)} |\n"
-                     f"|{'---|' * len(columns)}\n"
-                     + "".join(f"| {' | '.join(str(c) for c in row)} |\n" for row in rows))
-    parts.append("## Design notes, not measured\n\n| | choreography | orchestration |\n"
-                 "|---|---|---|\n| a new step (fraud check) | "
-                 f"{NEW_STEP['choreography']} | {NEW_STEP['orchestration']} |\n")
+    parts += [markdown_table(*section) for section in [*sections(results), *(more or [])]]
+    if more is None:
+        parts.append("What adding a step changes in each style: `orderflow compare"
+                     " --with-step fraud` measures it.\n")
     for flow in FLOWS:
         happy = results[flow].scenario_orders[PLACED[0].name]
         diagram = sequence_diagram(comparison.reader.timeline(happy), flow)
@@ -204,12 +223,15 @@ def report(comparison: Comparison, results: dict[str, FlowResult]) -> str:
     return "\n".join(parts)
 
 
+def markdown_table(title: str, columns: list[str], rows: list[list[Any]]) -> str:
+    return (f"## {title}\n\n| {' | '.join(columns)} |\n|{'---|' * len(columns)}\n"
+            + "".join(f"| {' | '.join(str(c) for c in row)} |\n" for row in rows))
+
+
 def failed(results: dict[str, FlowResult]) -> bool:
     """An order left unfinished, or a path that ran and did not end as expected."""
-    from experiments.compare import SCENARIOS
-
     return any(r.unfinished or any(s.name not in r.skipped
-                                   and r.outcomes.get(s.name) != s.expected for s in SCENARIOS)
+                                   and r.outcomes.get(s.name) != s.expected for s in r.paths)
                for r in results.values())
 
 

@@ -1,8 +1,9 @@
 """`--with-step STEP` on `up`, `demo` and `compare`: an optional saga step for this run.
 
 The option adds to what `ORDERFLOW_STEPS` already switches on. The CLI's own wiring and
-every service it starts see the same steps: `stepped` rebuilds the application with
-them, and `step_environ` hands them to the children through `ORDERFLOW_STEPS`.
+every service it starts see the same settings: `stepped` rebuilds the application with
+the steps, and `step_environ` hands the children the steps (and an isolated run's
+prefix, data dir and store) through their environment variables.
 """
 
 from __future__ import annotations
@@ -44,5 +45,11 @@ def stepped(orderflow: Orderflow, steps: list[str] | None) -> Orderflow:
 
 
 def step_environ(settings: Settings) -> dict[str, str]:
-    """The children's environment: this process's, with the run's steps."""
-    return {**os.environ, "ORDERFLOW_STEPS": ",".join(sorted(settings.steps))}
+    """The children's environment: this process's, with what a run may set apart from it
+    (its steps, and for an isolated run its prefix, data dir and store URL)."""
+    run = {"ORDERFLOW_STEPS": ",".join(sorted(settings.steps)),
+           "ORDERFLOW_TOPIC_PREFIX": settings.topic_prefix,
+           "ORDERFLOW_DATA_DIR": str(settings.data_dir)}
+    if settings.database_url is not None:
+        run["ORDERFLOW_DATABASE_URL"] = settings.database_url
+    return {**os.environ, **run}

@@ -4,8 +4,8 @@ It drives a running system from outside, as a workshop does. `comparison(app, ..
 the run's own customers and stock through the services' public methods; `run()` then,
 per flow:
 
-- places a few warm-up orders, not measured, so the first measured order does not pay
-  for cold caches and a consumer's first fetch;
+- places a few warm-up orders and waits for them to settle, not measured, so the first
+  measured order does not pay for cold caches and a consumer's first fetch;
 - places the six paths that end on the services' answers (confirmed, out_of_stock,
   unknown_sku, over_credit, unknown_customer, country_not_served);
 - places the latency batch at a paced rate (`rate` orders per second), not as a burst:
@@ -74,6 +74,17 @@ PLACED = (
 )
 TIMEOUT = Scenario("timeout", "rich", (("happy", 1),), "DE", ("rejected", "timeout"))
 SCENARIOS = (*PLACED, TIMEOUT)
+FRAUD_PATH = "fraud suspected"  # `compare --with-step fraud`'s eighth path
+
+
+def fraud_path(app: Orderflow, stopped: bool) -> Scenario:
+    """A rich customer's order just above the fraud limit: the fraud step rejects it
+    (`stopped`); without the step it is confirmed like any other."""
+    from domain.fraud import FRAUD_LIMIT_CENTS
+
+    units = FRAUD_LIMIT_CENTS // app.catalog.price_of(HAPPY_SKU) + 1
+    expected = ("rejected", "fraud_suspected") if stopped else ("confirmed", None)
+    return Scenario(FRAUD_PATH, "rich", (("happy", units),), "DE", expected)
 
 
 class Placer(Protocol):
@@ -100,6 +111,7 @@ Progress = Callable[[str, int, int], None]  # (flow, done, total)
 @dataclass
 class FlowResult:
     flow: str
+    paths: tuple[Scenario, ...] = SCENARIOS  # what the run placed, in order
     outcomes: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # scenario → why it did not run
     scenario_orders: dict[str, str] = field(default_factory=dict)
@@ -159,6 +171,7 @@ class Comparison:
     timers: Timers = lambda ids: {}
     pauser: Pauser | None = None
     late_placer: Placer | None = None  # places the timeout path's orders (a short deadline)
+    paths: tuple[Scenario, ...] = PLACED  # the paths placed before the batch
     results: dict[str, FlowResult] = field(default_factory=dict)
 
     def run(self) -> dict[str, FlowResult]:
@@ -168,9 +181,11 @@ class Comparison:
         return self.results
 
     def _run_flow(self, flow: str) -> FlowResult:
-        result = FlowResult(flow, rate=self.rate, warmup=self.warmup)
-        self._paced(result, self.warmup)  # warms the path; never measured
-        for scenario in PLACED:
+        result = FlowResult(flow, (*self.paths, TIMEOUT), rate=self.rate, warmup=self.warmup)
+        # Warm the path and wait for it to settle: a consumer's first fetch and cold
+        # caches cost up to a second, which must not land on the measured orders.
+        self._await(result, self._paced(result, self.warmup))
+        for scenario in self.paths:
             self._place_scenario(result, scenario, self.placer)
             self._sample_until(result, result.placed[-1:], time.monotonic() + 1 / self.rate)
         result.batch = self._paced(result, self.batch_size)
@@ -318,15 +333,17 @@ def run_id() -> str:
 
 def comparison(app: Orderflow, batch_size: int, timeout: float, progress: Progress,
                channel: str = Channel.COMPARE, *, rate: float = 10.0, warmup: int = 5,
-               pauser: Pauser | None = None) -> Comparison:
-    """Seed this run's customers and stock on the live system, and aim a comparison at it."""
-    customers = seed(app, run_id(), batch_size + warmup)
+               pauser: Pauser | None = None, extra: tuple[Scenario, ...] = ()) -> Comparison:
+    """Seed this run's customers and stock on the live system, and aim a comparison at it.
+    `extra`: paths placed after the six (their happy units are stocked too)."""
+    happy = sum(n for s in extra for role, n in s.items if role == "happy")
+    customers = seed(app, run_id(), batch_size + warmup + happy)
     skus: dict[str, str | None] = {"happy": HAPPY_SKU, "scarce": SCARCE_SKU,
                                    "unstocked": unstocked_sku(app)}
     return Comparison(app.orders(), app.read_models(), customers, app.settings.topic_prefix,
                       batch_size, timeout, progress, channel,
                       {flow: app.acted_on(flow) for flow in FLOWS}, skus, rate, warmup,
-                      app.timers, pauser, app.orders(timeout=LATE_DEADLINE))
+                      app.timers, pauser, app.orders(timeout=LATE_DEADLINE), (*PLACED, *extra))
 
 
 def unstocked_sku(app: Orderflow) -> str | None:

@@ -118,3 +118,65 @@ class InThread:
     def close(self) -> None:
         self.stop.set()
         self.thread.join(30)
+
+
+# A comparison's results without Kafka, for the HTML report's tests: each flow's happy
+# path as a real run's order_timeline recorded it — (service, type, topic, index of the
+# causing row) — with every path as expected, and latencies of a paced batch.
+SAMPLE_TRACES: dict[str, list[tuple[str, str, str, int | None]]] = {
+    "choreography": [
+        ("order", "order.placed.v2", "orders", None),
+        ("inventory", "inventory.stock-reserved.v1", "inventory", 0),
+        ("payment", "payment.authorized.v1", "payments", 1),
+        ("shipping", "shipping.shipment-scheduled.v1", "shipping", 2),
+        ("order", "order.confirmed.v1", "orders", 3)],
+    "orchestration": [
+        ("order", "order.placed.v2", "orders", None),
+        ("orchestrator", "inventory.reserve-stock.v1", "inventory.commands", 0),
+        ("orchestrator", "saga.progressed.v1", "sagas", None),
+        ("inventory", "inventory.stock-reserved.v1", "inventory", 1),
+        ("orchestrator", "payment.authorize.v1", "payments.commands", 3),
+        ("payment", "payment.authorized.v1", "payments", 4),
+        ("orchestrator", "shipping.schedule-shipment.v1", "shipping.commands", 5),
+        ("shipping", "shipping.shipment-scheduled.v1", "shipping", 6),
+        ("orchestrator", "order.confirm.v1", "orders.commands", 7),
+        ("order", "order.confirmed.v1", "orders", 8),
+        ("orchestrator", "saga.progressed.v1", "sagas", 9)],
+}
+SAMPLE_LATENCIES = {"choreography": [38.0, 41.5, 44.0, 47.2, 52.9, 55.0, 61.3, 70.8, 93.1],
+                    "orchestration": [96.0, 131.0, 170.2, 204.4, 298.7, 365.0, 402.9, 488.3]}
+
+
+class SampleReader:
+    """The read models' `timeline` for the sample results' happy-path orders."""
+
+    def __init__(self) -> None:
+        self.timelines = {f"{flow}-happy": sample_timeline(flow) for flow in SAMPLE_TRACES}
+
+    def order(self, order_id: str) -> dict[str, Any] | None:
+        return None
+
+    def timeline(self, order_id: str) -> list[dict[str, Any]]:
+        return self.timelines.get(order_id, [])
+
+
+def sample_timeline(flow: str) -> list[dict[str, Any]]:
+    rows = SAMPLE_TRACES[flow]
+    return [{"service": service, "type": wire, "topic": topic, "event_id": f"{flow}-{n}",
+             "causation_id": None if cause is None else f"{flow}-{cause}"}
+            for n, (service, wire, topic, cause) in enumerate(rows)]
+
+
+def sample_results() -> dict[str, Any]:
+    """flow → FlowResult, as `Comparison.run` returns them."""
+    from experiments.compare import PLACED, SCENARIOS, FlowResult, coupling
+
+    results = {}
+    for flow, latencies in SAMPLE_LATENCIES.items():
+        orders = {s.name: f"{flow}-{s.name}" for s in SCENARIOS} | {PLACED[0].name: f"{flow}-happy"}
+        results[flow] = FlowResult(
+            flow, outcomes={s.name: s.expected for s in SCENARIOS}, scenario_orders=orders,
+            batch=[f"{flow}-{n}" for n in range(len(latencies))], rate=10.0, warmup=5,
+            latencies_ms=latencies, messages_per_order={"orders": 2.0, "inventory": 1.0},
+            coupling=coupling(sample_timeline(flow)), late_reply=["authorized", "voided"])
+    return results

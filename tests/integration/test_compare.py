@@ -45,7 +45,7 @@ def test_compare_spawn_runs_every_path_in_both_flows_and_measures_them(
     text = report.read_text()
     assert "order->>inventory: order.placed.v2" in text  # choreography, from causation
     assert "orchestrator->>inventory: inventory.reserve-stock.v1" in text
-    assert "Design notes, not measured" in text
+    assert "compare --with-step fraud` measures it" in text
     assert "services stopped" in done.stderr
 
 
@@ -60,3 +60,24 @@ def test_compare_against_a_system_it_did_not_start_skips_only_the_timeout_path(
     result = json.loads(done.stdout)["choreography"]
     assert result["skipped"] == {"timeout": "needs --spawn"}
     assert {v["status"] for v in result["outcomes"].values()} == {"unfinished"}
+
+
+def test_compare_with_the_fraud_step_measures_what_it_changed_in_each_style(
+        env: Env) -> None:
+    done = run_cli(["compare", "--with-step", "fraud", "-n", "3", "--rate", "20", "--json"],
+                   env.environ, timeout=400)
+    assert done.code == 0, done.stderr
+    measured = json.loads(done.stdout)
+    impact = measured["impact"]
+    assert impact["services_changed"] == {
+        "choreography": ["fraud", "inventory", "order", "payment"],
+        "orchestration": ["fraud", "orchestrator"]}
+    for flow in ("choreography", "orchestration"):
+        assert impact["outcome"][flow] == {"without": ["confirmed", None],
+                                           "with": ["rejected", "fraud_suspected"]}
+        before = sum(measured["without"][flow]["messages_per_order"].values())
+        after = sum(measured["with"][flow]["messages_per_order"].values())
+        assert after > before, flow  # the step's own messages, counted from real traces
+    # payment reads fraud's topic instead of inventory's, seen in the traces
+    assert impact["coupling"]["choreography"]["payment"] == [["fraud"], ["inventory"]]
+    assert "== run 2 of 2: with fraud" in done.stderr
