@@ -33,6 +33,7 @@ from cli import (
     tail,
     topics,
     tutorial,
+    watch,
 )
 
 app = typer.Typer(
@@ -56,6 +57,7 @@ app.command("status")(queries.status)
 app.command("list")(queries.list_)
 app.command("trace")(queries.trace)
 app.command("tail")(tail.tail)
+app.command("watch")(watch.watch)
 app.command("tables")(queries.tables)
 app.command("inspect")(queries.inspect)
 app.add_typer(projections.app, name="projections")

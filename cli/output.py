@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.table import Table
 
 
 @cache
@@ -50,17 +51,25 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
     """A table with light rules (2 characters between columns, no side borders), so the
     short forms below fit 80 columns; values are never cut, a too-wide one wraps.
     `wide`: as wide as the values need, whatever the terminal (for `--wide`)."""
+    (wide_console() if wide else console()).print(table_view(title, columns, rows))
+
+
+def table_view(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
+    """`table`'s table, to print later or to show in a live view (`watch`); a cell that
+    is rich Text keeps its style, any other is shown as plain text."""
     from rich import box
     from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
     view = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
                  show_edge=False)
     for column in columns:
         view.add_column(column, overflow="fold")  # piped output: wrap, never cut values
     for row in rows:
-        view.add_row(*("" if cell is None else escape(str(cell)) for cell in row))
-    (wide_console() if wide else console()).print(view)
+        view.add_row(*(cell if isinstance(cell, Text) else
+                       "" if cell is None else escape(str(cell)) for cell in row))
+    return view
 
 
 def fields(title: str, pairs: Sequence[tuple[str, Any]]) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine
 
 from adapters.sql.engine import READONLY
 from domain.errors import OrderflowError
+from domain.order_events import OrderStatus
 from domain.saga_events import SagaState
 from projections.dead_letter_view import UNDONE
 from projections.tables import (
@@ -123,6 +124,37 @@ class ReadModels:
         with self._reading() as connection:
             rows = [tuple(row) for row in connection.execute(query)]
         return [c.name for c in chosen.columns], rows
+
+    def order_counts(self) -> list[tuple[str, str, str | None, int]]:
+        """(flow, status, reason, orders) for every combination order_view holds, counted
+        by the database (`orderflow watch`). The status is order_view's own; an order
+        whose OrderPlaced is not projected yet has no flow and is left out."""
+        keys = (order_view.c.flow, order_view.c.status, order_view.c.reason)
+        query = (sa.select(*keys, sa.func.count()).where(order_view.c.flow.is_not(None))
+                 .group_by(*keys))
+        with self._reading() as connection:
+            return [(row[0], row[1], row[2], int(row[3])) for row in connection.execute(query)]
+
+    def in_flight(self, flow: str) -> list[tuple[str | None, str | None, str | None, int]]:
+        """For the orders of `flow` still in flight (status created): how many stand at
+        each (newest event type of their timeline, saga state, saga current step); None
+        where there is none (no timeline row yet; no saga: choreography, or not projected
+        yet)."""
+        newest = (sa.select(sa.func.max(order_timeline.c.seq))
+                  .where(order_timeline.c.order_id == order_view.c.order_id)
+                  .correlate(order_view).scalar_subquery())
+        joined = (order_view
+                  .outerjoin(order_timeline, sa.and_(
+                      order_timeline.c.order_id == order_view.c.order_id,
+                      order_timeline.c.seq == newest))
+                  .outerjoin(saga_view, saga_view.c.order_id == order_view.c.order_id))
+        keys = (order_timeline.c.type, saga_view.c.state, saga_view.c.current_step)
+        query = (sa.select(*keys, sa.func.count()).select_from(joined)
+                 .where(order_view.c.status == OrderStatus.CREATED.value,
+                        order_view.c.flow == flow)
+                 .group_by(*keys))
+        with self._reading() as connection:
+            return [(row[0], row[1], row[2], int(row[3])) for row in connection.execute(query)]
 
     def _reading(self) -> Connection:
         return self.engine.connect().execution_options(**READONLY)

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from services.dead_letters import DeadLetters
     from services.fraud import Fraud
     from services.inventory import Inventory
+    from services.lag import Lag
     from services.orchestrator import Orchestrator
     from services.order import Orders
     from services.payment import Payment
@@ -311,6 +312,14 @@ class Orderflow:
         for engine in self._engines.values():
             engine.dispose()
         self._engines.clear()
+
+    def lag(self) -> Lag:
+        """Consumer lag per service: the broker's high watermarks minus the positions in
+        the service's own store (services/lag.py); one admin client for every `of` call."""
+        from adapters.kafka.offsets import Offsets
+        from services.lag import Lag
+        return Lag(Offsets(self.settings.bootstrap_servers), self.group,
+                   lambda service: self.plan(service).topics, self.store)
 
 
 class _Service(Protocol):

@@ -100,6 +100,12 @@ class DeadLetters:
                  for letter in _read(engine, stored.letters, store, sources)]
         return sorted(found, key=lambda letter: (letter.at, letter.store, letter.row))
 
+    def waiting(self) -> dict[str, int]:
+        """Per store, how many of its letters wait to be redriven (`Letter.waiting`: what
+        `redrive --all` would send back), counted in the database, not loaded."""
+        return {store: _read(engine, stored.waiting_count)
+                for store, engine in self.engines.items()}
+
     def show(self, letter_id: str) -> Shown:
         letter = self.find(letter_id)
         value = _read(self.engines[letter.store], stored.value, letter.row)

@@ -17,9 +17,10 @@ the dead.
 
 With `state_file`, the supervisor keeps a small JSON file of its own pid and each
 child's pid, restarts and log, rewritten atomically at start and after every restart and
-removed on stop: the stage drills (`orderflow drill`) find the services of a running
-`up` through it. Safety never rests on a restart: every effect commits with its
-position, so a child restarted mid-batch redoes nothing twice.
+removed on stop: the stage drills (`orderflow drill`) and `orderflow watch` find the
+services of a running `up` through it (`read_state`). Safety never rests on a restart:
+every effect commits with its position, so a child restarted mid-batch redoes nothing
+twice.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 logger = logging.getLogger(__name__)
 TICK = 0.2  # seconds between the watcher's looks at the children
@@ -233,3 +235,13 @@ def is_alive(pid: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def read_state(path: Path) -> dict[str, Any] | None:
+    """The state file's document as `_write_state` wrote it; None when there is none or
+    it cannot be read. It outlives an `up` that was killed: check the pids it names."""
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) else None

@@ -40,6 +40,9 @@ _IS_DEAD_LETTER = outbox.c.topic.like(f"%{DLQ_SUFFIX}")
 _LISTED = sa.or_(_IS_DEAD_LETTER, outbox.c.quarantined_at.is_not(None),
                  outbox.c.redriven_at.is_not(None))
 _COLUMNS = [c for c in outbox.c if c.name != "value"]  # values are read one at a time
+# `Letter.waiting` as SQL: a dead letter not redriven yet, a row still quarantined
+_WAITING = sa.or_(sa.and_(_IS_DEAD_LETTER, outbox.c.redriven_at.is_(None)),
+                  sa.and_(sa.not_(_IS_DEAD_LETTER), outbox.c.quarantined_at.is_not(None)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +88,12 @@ def letters(connection: Connection, store: str,
         where.append(outbox.c.topic.in_([*sources, *(s + DLQ_SUFFIX for s in sources)]))
     query = sa.select(*_COLUMNS).where(*where).order_by(outbox.c.id)
     return [_letter(store, row) for row in connection.execute(query)]
+
+
+def waiting_count(connection: Connection) -> int:
+    """How many of the store's letters are `waiting`, counted by the database."""
+    query = sa.select(sa.func.count()).select_from(outbox).where(_WAITING)
+    return int(connection.execute(query).scalar_one())
 
 
 def matching(connection: Connection, store: str, id_prefix: str) -> list[Letter]:

@@ -25,10 +25,16 @@ TopicPartitionKey = tuple[str, int]
 def load_positions(connection: Connection, group: str,
                    partitions: Iterable[TopicPartitionKey]) -> dict[TopicPartitionKey, int]:
     wanted = set(partitions)
+    return {key: offset for key, offset in group_positions(connection, group).items()
+            if key in wanted}
+
+
+def group_positions(connection: Connection, group: str) -> dict[TopicPartitionKey, int]:
+    """Every stored position of `group`: the next offset it will apply, per partition."""
     rows = connection.execute(sa.select(consumer_positions.c.topic, consumer_positions.c.partition,
                                         consumer_positions.c.next_offset)
                               .where(consumer_positions.c.group_id == group))
-    return {(r.topic, r.partition): r.next_offset for r in rows if (r.topic, r.partition) in wanted}
+    return {(r.topic, r.partition): r.next_offset for r in rows}
 
 
 def save_positions(connection: Connection, group: str,
