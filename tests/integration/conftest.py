@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from services.bootstrap import Orderflow, bootstrap
-from tests.conftest import Env
+from tests.conftest import Env, MakeEnv
 from tests.support import ManualClock
 from tests.system import RunningSystem
 
@@ -40,3 +40,16 @@ def app(env: Env) -> Iterator[Orderflow]:
     orderflow = bootstrap(env.settings)
     yield orderflow
     orderflow.close()
+
+
+@pytest.fixture
+def up_env(kafka: str, make_env: MakeEnv) -> Env:
+    """A migrated SQLite store set and the run's topics: what `orderflow up` needs."""
+    made = make_env("sqlite", bootstrap=kafka)
+    app = bootstrap(made.settings)
+    try:
+        app.upgrade()
+        app.create_topics()
+    finally:
+        app.close()
+    return made

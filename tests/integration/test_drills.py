@@ -27,15 +27,8 @@ pytestmark = [pytest.mark.kafka, pytest.mark.store("sqlite")]
 
 
 @pytest.fixture
-def env(kafka: str, make_env: MakeEnv) -> Env:
-    made = make_env("sqlite", bootstrap=kafka)
-    app = bootstrap(made.settings)
-    try:
-        app.upgrade()
-        app.create_topics()
-    finally:
-        app.close()
-    return made
+def env(up_env: Env) -> Env:
+    return up_env
 
 
 @dataclass

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from services.bootstrap import bootstrap
 from services.supervisor import Backoff, Child, Supervisor, is_alive
-from tests.conftest import Env, MakeEnv
+from tests.conftest import Env
 from tests.support import CLI, stopped, user_environ, wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.store("sqlite")]
@@ -25,15 +24,8 @@ KILLED = "payment exited with code 137 (SIGKILL); restarting in {delay} s (resta
 
 
 @pytest.fixture
-def env(kafka: str, make_env: MakeEnv) -> Env:
-    made = make_env("sqlite", bootstrap=kafka)
-    app = bootstrap(made.settings)
-    try:
-        app.upgrade()
-        app.create_topics()
-    finally:
-        app.close()
-    return made
+def env(up_env: Env) -> Env:
+    return up_env
 
 
 def child_environ(env: Env) -> dict[str, str]:

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from services.bootstrap import SERVICES, bootstrap
+from services.bootstrap import SERVICES
 from services.supervisor import UP_STATE, is_alive
-from tests.conftest import Env, MakeEnv
+from tests.conftest import Env
 from tests.support import CLI, run_cli, user_environ, wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.store("sqlite")]
@@ -27,16 +27,9 @@ ORDERS_READERS = {"inventory", "payment", "shipping", "orchestrator", "projector
 
 
 @pytest.fixture
-def env(kafka: str, make_env: MakeEnv) -> Env:
-    made = make_env("sqlite", bootstrap=kafka)
-    app = bootstrap(made.settings)
-    try:
-        app.upgrade()
-        app.create_topics()
-    finally:
-        app.close()
-    made.environ["COLUMNS"] = "80"
-    return made
+def env(up_env: Env) -> Env:
+    up_env.environ["COLUMNS"] = "80"
+    return up_env
 
 
 def snapshot(env: Env) -> dict[str, Any]:
