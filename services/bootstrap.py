@@ -317,9 +317,11 @@ class Orderflow:
         """Consumer lag per service: the broker's high watermarks minus the positions in
         the service's own store (services/lag.py); one admin client for every `of` call."""
         from adapters.kafka.offsets import Offsets
+        from adapters.sql.tracking import read_group_positions
         from services.lag import Lag
         return Lag(Offsets(self.settings.bootstrap_servers), self.group,
-                   lambda service: self.plan(service).topics, self.store)
+                   lambda service: self.plan(service).topics,
+                   lambda service: read_group_positions(self.store(service), self.group(service)))
 
 
 class _Service(Protocol):

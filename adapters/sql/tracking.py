@@ -13,11 +13,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
+from adapters.sql.engine import READONLY
 from adapters.sql.plain import chunks, in_list, run
 from adapters.sql.tables import consumer_positions, processed_messages
 from adapters.sql.upserts import upsert
+from domain.errors import OrderflowError
 
 TopicPartitionKey = tuple[str, int]
 
@@ -35,6 +38,20 @@ def group_positions(connection: Connection, group: str) -> dict[TopicPartitionKe
                                         consumer_positions.c.next_offset)
                               .where(consumer_positions.c.group_id == group))
     return {(r.topic, r.partition): r.next_offset for r in rows}
+
+
+class PositionsUnreadable(OrderflowError):
+    """A store whose positions cannot be read now."""
+
+
+def read_group_positions(engine: Engine, group: str) -> dict[TopicPartitionKey, int]:
+    """`group_positions` on a read-only connection of its own, for an observer (`watch`);
+    a store that cannot be read is PositionsUnreadable."""
+    try:
+        with engine.connect().execution_options(**READONLY) as connection:
+            return group_positions(connection, group)
+    except SQLAlchemyError as exc:
+        raise PositionsUnreadable(f"positions of {group}: {exc}") from exc
 
 
 def save_positions(connection: Connection, group: str,

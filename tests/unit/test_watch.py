@@ -22,6 +22,7 @@ from adapters.registry import BY_WIRE, family
 from adapters.sql import dead_letters as stored
 from adapters.sql.migrate import upgrade
 from adapters.sql.tables import outbox
+from adapters.sql.tracking import PositionsUnreadable, read_group_positions
 from cli.main import run
 from cli.watch import order_rows, render
 from domain import commands as c
@@ -253,13 +254,13 @@ class FakeOffsets:
 def lag_with(offsets: FakeOffsets, stores: dict[str, sa.Engine]) -> Lag:
     plans = {"order": ["t.payments"], "inventory": ["t.orders"]}
 
-    def store_of(service: str) -> sa.Engine:
+    def positions_of(service: str) -> dict[tuple[str, int], int]:
         if service not in stores:
-            raise sa.exc.OperationalError("connect", {}, Exception("store away"))
-        return stores[service]
+            raise PositionsUnreadable("store away")
+        return read_group_positions(stores[service], f"g.{service}")
 
     return Lag(offsets, lambda service: f"g.{service}",  # type: ignore[arg-type]
-               plans.__getitem__, store_of)
+               plans.__getitem__, positions_of)
 
 
 def test_lag_is_the_high_watermarks_minus_the_stored_positions() -> None:
