@@ -54,6 +54,7 @@ class SettingsError(OrderflowError):
 
 
 OPTIONAL_STEPS = ("fraud",)  # saga steps a deployment may add (ORDERFLOW_STEPS)
+FLOWS = ("choreography", "orchestration")  # what ORDERFLOW_FLOWS chooses from ("both": each)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,6 +69,7 @@ class Settings:
     retention: timedelta = timedelta(hours=168)  # processed ids, published outbox rows
     metrics_port: int = 0  # base port of the services' /metrics; 0: not served
     steps: frozenset[str] = frozenset()  # optional saga steps switched on (ORDERFLOW_STEPS)
+    flows: frozenset[str] = frozenset(FLOWS)  # the flows this deployment runs (ORDERFLOW_FLOWS)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -86,6 +88,7 @@ class Settings:
                              "ORDERFLOW_RETENTION_HOURS"),
             metrics_port=_metrics_port(env.get("ORDERFLOW_METRICS_PORT") or "0"),
             steps=parse_steps(env.get("ORDERFLOW_STEPS") or ""),
+            flows=parse_flows(env.get("ORDERFLOW_FLOWS") or "both"),
         )
 
     def isolated(self, tag: str) -> Settings:
@@ -139,6 +142,19 @@ def parse_steps(value: str) -> frozenset[str]:
         raise SettingsError(f"ORDERFLOW_STEPS: unknown step {unknown[0]!r}"
                             f" (known: {', '.join(OPTIONAL_STEPS)})")
     return steps
+
+
+def parse_flows(value: str) -> frozenset[str]:
+    """`choreography`, `orchestration` or `both`: the flows a deployment runs. Services
+    keep only that flow's message-table rows, so their subscriptions (and the ACLs derived
+    from them) follow; under choreography alone no orchestrator is deployed."""
+    choice = value.strip().lower()
+    if choice == "both":
+        return frozenset(FLOWS)
+    if choice not in FLOWS:
+        raise SettingsError(f"ORDERFLOW_FLOWS: {value[:40]!r} is not a flow"
+                            f" (choose {', '.join(FLOWS)} or both)")
+    return frozenset({choice})
 
 
 def _seconds(value: str, name: str) -> timedelta:

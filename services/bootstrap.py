@@ -84,7 +84,7 @@ class Orderflow:
         places (compare's timeout path places a few with a short one)."""
         from services.order import Orders
         return Orders(self.units("order"), self.catalog, timeout or self.settings.order_timeout,
-                      self.settings.steps)
+                      self.settings.steps, self.settings.flows)
 
     def inventory(self) -> Inventory:
         from services.inventory import Inventory
@@ -108,8 +108,10 @@ class Orderflow:
                             steps=self.settings.steps)
 
     def deployed(self) -> list[str]:
-        """The services this deployment runs: the core six, plus each optional step's."""
-        return [*SERVICES, *(STEP_SERVICES[step] for step in sorted(self.settings.steps))]
+        """The services this deployment runs: the core six, plus each optional step's,
+        less those with nothing to do in its flows (the orchestrator under choreography)."""
+        services = [*SERVICES, *(STEP_SERVICES[s] for s in sorted(self.settings.steps))]
+        return [s for s in services if s == "projector" or self.messages(s).rows()]
 
     def messages(self, service: str) -> MessageTable:
         """A service's message table: what it does (`orderflow run SERVICE --describe`)."""
@@ -117,7 +119,7 @@ class Orderflow:
         if factory is None:
             raise UnknownService(f"unknown service {service!r}; "
                                  f"choose from {', '.join(KNOWN_SERVICES)}")
-        return factory(self).messages()
+        return factory(self).messages().only(self.settings.flows)
 
     def acted_on(self, flow: str) -> set[str]:
         """Wire types some service's message table has a row for in `flow`: the messages

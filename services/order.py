@@ -17,7 +17,7 @@ from functools import partial
 from adapters.codec import Envelope
 from domain.catalog import Catalog
 from domain.commands import ConfirmOrder, RejectOrder
-from domain.errors import Unhandleable
+from domain.errors import OrderflowError, Unhandleable
 from domain.fraud import FraudRejected
 from domain.inventory_events import StockRejected
 from domain.order import Order, confirm, evolve, expire, reject
@@ -26,18 +26,33 @@ from domain.order_placement import place_order
 from domain.payment_events import PaymentDeclined
 from domain.shipping import ShipmentRejected, ShipmentScheduled
 from domain.streams import order_stream
-from services.port import CHOREOGRAPHY, Handler, MessageTable, UnitOfWork, Units, decide
+from services.port import (
+    CHOREOGRAPHY,
+    ORCHESTRATION,
+    Handler,
+    MessageTable,
+    UnitOfWork,
+    Units,
+    decide,
+)
 
 logger = logging.getLogger(__name__)
 DEADLINE = "order-deadline"
+FLOWS = (CHOREOGRAPHY, ORCHESTRATION)
+
+
+class FlowNotDeployed(OrderflowError):
+    """An order for a flow this deployment does not run (ORDERFLOW_FLOWS)."""
 
 
 class Orders:
     def __init__(self, units: Units, catalog: Catalog, timeout: timedelta,
-                 steps: Collection[str] = ()) -> None:
-        """`steps`: the optional saga steps deployed; fraud's rejection rejects too."""
+                 steps: Collection[str] = (), flows: Collection[str] = FLOWS) -> None:
+        """`steps`: the optional saga steps deployed; fraud's rejection rejects too.
+        `flows`: the flows deployed; an order of another flow is refused (nobody would
+        answer it, and it would only time out)."""
         self.units, self.catalog, self.timeout = units, catalog, timeout
-        self.steps = frozenset(steps)
+        self.steps, self.flows = frozenset(steps), frozenset(flows)
 
     def messages(self) -> MessageTable:
         fraud: dict[type, Handler] = ({FraudRejected: self.reject}
@@ -73,6 +88,9 @@ class Orders:
     def place(self, *, customer_id: str, items: Sequence[tuple[str, int]], ship_to: str,
               flow: str, channel: str) -> str:
         """`channel`: the program placing it (a Channel value), shown with the order."""
+        if flow not in self.flows:
+            raise FlowNotDeployed(f"this deployment runs {' and '.join(sorted(self.flows))}"
+                                  f" only (ORDERFLOW_FLOWS); it cannot place a {flow} order")
         order_id = str(uuid.uuid4())
 
         def work(uow: UnitOfWork) -> str:

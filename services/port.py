@@ -16,7 +16,8 @@ writer makes the whole unit fail (and retry), never interleave.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import dataclasses
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -114,6 +115,12 @@ class MessageTable:
         if envelope.flow == ORCHESTRATION:
             return self.orchestration.get(type(envelope.body))
         return None  # a message of no flow (a stock or credit change) is nobody's business
+
+    def only(self, flows: Collection[str]) -> MessageTable:
+        """This table with the rows of `flows` alone (a deployment's ORDERFLOW_FLOWS)."""
+        return dataclasses.replace(
+            self, choreography=self.choreography if CHOREOGRAPHY in flows else {},
+            orchestration=self.orchestration if ORCHESTRATION in flows else {})
 
     def topics(self, prefix: str) -> list[str]:
         """The topics the service subscribes to: where its rows' messages are published."""
