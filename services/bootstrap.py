@@ -205,10 +205,12 @@ class Orderflow:
     def topic(self, base: str) -> str:
         return topic_name(self.settings.topic_prefix, base)
 
-    def broker(self, port: int | None = None) -> LocalBroker:
+    def broker(self, port: int | None = None, nodes: int | None = None) -> LocalBroker:
+        """The local cluster; by default as many nodes as KAFKA_BOOTSTRAP_SERVERS names."""
         from adapters.kafka.broker import LocalBroker
         return LocalBroker(cache_dir=self.settings.cache_dir,
-                           port=port or self.settings.first_broker_port)
+                           port=port or self.settings.first_broker_port,
+                           nodes=nodes or len(self.settings.bootstrap_servers.split(",")))
 
     def ensure_broker(self) -> tuple[str, bool]:
         """A broker that answers: the configured one, or the local one started now.

@@ -19,14 +19,21 @@ CLI = str(Path(sys.executable).with_name("orderflow"))
 T = TypeVar("T")
 
 
-def free_port_pair() -> int:
-    """A port p with p and p+1 free (broker and controller), below the ephemeral range so
-    that no client socket grabs p+1 between this check and the broker's bind."""
+# CI runs the SQLite and the PostgreSQL suites side by side: each draws its brokers' ports
+# from its own half, so neither takes a port the other's stopped node will bind again.
+_PORTS = {"sqlite": (20000, 26000), "postgresql": (26000, 32000)}
+
+
+def free_port_pair(nodes: int = 1) -> int:
+    """A port p with p … p+2·nodes-1 free (each node's broker and controller), below the
+    ephemeral range so that no client socket grabs one between this check and the bind."""
+    low, high = _PORTS.get(os.environ.get("ORDERFLOW_TEST_STORE", ""), (20000, 32000))
     for _ in range(200):
-        port = random.randrange(20000, 32000)
-        if all(probe(f"127.0.0.1:{p}", 0.5) is PortState.FREE for p in (port, port + 1)):
+        port = random.randrange(low, high - 2 * nodes)
+        block = range(port, port + 2 * nodes)
+        if all(probe(f"127.0.0.1:{p}", 0.5) is PortState.FREE for p in block):
             return port
-    raise RuntimeError("no free port pair found")
+    raise RuntimeError("no free block of ports found")
 
 
 @dataclass

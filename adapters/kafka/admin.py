@@ -25,8 +25,6 @@ class PortState(enum.Enum):
     OTHER = "other"
 
 
-
-
 def admin_client(bootstrap: str) -> AdminClient:
     """An AdminClient as quiet as the others (client.base_config)."""
     return AdminClient(base_config(bootstrap))
@@ -55,6 +53,29 @@ def require_broker(bootstrap: str, timeout: float = 5.0) -> None:
                           " `orderflow broker start` or set KAFKA_BOOTSTRAP_SERVERS")
 
 
+def broker_count(bootstrap: str, timeout: float = 5.0) -> int:
+    """How many brokers the cluster's metadata lists (0 when none answers)."""
+    try:
+        return len(admin_client(bootstrap).list_topics(timeout=timeout).brokers)
+    except KafkaException:
+        return 0
+
+
+def under_replicated(bootstrap: str, timeout: float = 5.0) -> int:
+    """Partitions with a replica out of sync: a rolling restart waits for 0 between nodes."""
+    topics = admin_client(bootstrap).list_topics(timeout=timeout).topics.values()
+    return sum(1 for t in topics for p in t.partitions.values()
+               if p.leader < 0 or len(p.isrs) < len(p.replicas))
+
+
+def replication(brokers: int) -> tuple[int, dict[str, str]]:
+    """A topic's replication factor on a cluster of `brokers`, and the config that goes
+    with it: min(3, brokers) copies, of which all but one must be in sync for a write
+    (acks=all) to succeed, so one broker may be down while every partition takes writes."""
+    factor = max(1, min(3, brokers))
+    return factor, {"min.insync.replicas": str(max(1, factor - 1))}
+
+
 @dataclass(frozen=True)
 class TopicReport:
     created: list[str]
@@ -63,12 +84,13 @@ class TopicReport:
 
 def create_topics(bootstrap: str, specs: list[TopicSpec], timeout: float = 30.0) -> TopicReport:
     admin = admin_client(bootstrap)
-    present = set(admin.list_topics(timeout=timeout).topics)
-    missing = [s for s in specs if s.name not in present]
+    metadata = admin.list_topics(timeout=timeout)
+    missing = [s for s in specs if s.name not in metadata.topics]
+    factor, config = replication(len(metadata.brokers))
     created: list[str] = []
     if missing:
-        new = [NewTopic(s.name, num_partitions=s.partitions, replication_factor=1,
-                        config=s.config) for s in missing]
+        new = [NewTopic(s.name, num_partitions=s.partitions, replication_factor=factor,
+                        config={**config, **s.config}) for s in missing]
         for name, future in admin.create_topics(new, operation_timeout=timeout).items():
             _settle(name, future, created)
         _wait_for_leaders(admin, [s.name for s in missing], timeout)

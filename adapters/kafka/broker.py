@@ -1,12 +1,24 @@
-"""The local Apache Kafka broker: official jars on the local JDK, KRaft combined mode.
+"""The local Apache Kafka cluster: official jars on the local JDK, KRaft combined mode.
 
-Everything lives under `<cache>/broker/<port>/`: config, data (kept across
-stop/start), logs and the pid file.
+One node by default; `nodes=3` runs three, each a broker and a controller, with a
+controller quorum of all three. Node N (1-based) listens on `port + 2(N-1)` and its
+controller on the port after it, all on 127.0.0.1, so the default cluster of three is
+9092/9093, 9094/9095, 9096/9097. Topics there get a replication factor of
+min(3, nodes) and `min.insync.replicas` one less (2 on three nodes): an acknowledged
+record (acks=all) is on two nodes at least, and one node may be down while every
+partition still takes writes.
+
+A node's files live under `<cache>/broker/<port>/` for one node and
+`<cache>/broker/<port>-<nodes>nodes/node-<N>/` for more: config, data (kept across
+stop/start), logs and the pid file. `start` starts whichever nodes are not running, so
+it also brings back a node that died; every node of a cluster is formatted with the same
+cluster id, kept in the cluster's `cluster.id`.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import os
 import shutil
@@ -17,13 +29,14 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from adapters.kafka.admin import PortState, probe
+from adapters.kafka.admin import PortState, broker_count, probe
 from adapters.kafka.errors import BrokerError
 from adapters.kafka.jars import KAFKA_VERSION, java_major_version, resolve_jars
 
 logger = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
+MAX_NODES = 5  # five JVMs is as many as one laptop runs well
 _LOG4J = """status = warn
 appender.file.type = File
 appender.file.name = file
@@ -39,159 +52,333 @@ logger.state.level = WARN
 """
 
 
+def check_nodes(nodes: int) -> None:
+    """One line for a node count a local KRaft cluster cannot have."""
+    if nodes < 1:
+        raise BrokerError(f"--nodes {nodes}: a cluster needs at least one node")
+    if nodes > MAX_NODES:
+        raise BrokerError(f"--nodes {nodes}: at most {MAX_NODES} nodes run on one machine")
+    if nodes % 2 == 0:
+        raise BrokerError(f"--nodes {nodes}: a controller quorum needs an odd number of"
+                          " nodes (1, 3 or 5)")
+
+
 @dataclass(frozen=True)
-class BrokerStatus:
-    state: str  # "running" | "stopped" | "foreign" (a broker orderflow did not start)
+class Layout:
+    """Where each node of a local cluster listens, and how its topics replicate."""
+
+    port: int
+    nodes: int
+
+    def __post_init__(self) -> None:
+        check_nodes(self.nodes)
+        last = self.controller_port(self.nodes)
+        if self.port < 1 or last > 65535:
+            raise BrokerError(f"port must be between 1 and {65536 - 2 * self.nodes},"
+                              f" got {self.port}")
+
+    def broker_port(self, node: int) -> int:
+        return self.port + 2 * (node - 1)
+
+    def controller_port(self, node: int) -> int:
+        return self.broker_port(node) + 1
+
+    @property
+    def ids(self) -> range:
+        return range(1, self.nodes + 1)
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(f"{HOST}:{self.broker_port(n)}" for n in self.ids)
+
+    @property
+    def replication(self) -> int:
+        return min(3, self.nodes)
+
+    @property
+    def min_insync(self) -> int:
+        return max(1, self.replication - 1)
+
+    def properties(self, node: int, data: Path) -> dict[str, str]:
+        """A node's server.properties (docker-compose.yml's cluster says the same)."""
+        port, controller = self.broker_port(node), self.controller_port(node)
+        voters = ",".join(f"{n}@{HOST}:{self.controller_port(n)}" for n in self.ids)
+        rf, isr = str(self.replication), str(self.min_insync)
+        return {
+            "process.roles": "broker,controller",
+            "node.id": str(node),
+            "controller.quorum.voters": voters,
+            "listeners": f"PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller}",
+            "advertised.listeners": f"PLAINTEXT://{HOST}:{port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "log.dirs": str(data),
+            "num.partitions": "3",
+            "default.replication.factor": rf,
+            "min.insync.replicas": isr,
+            "auto.create.topics.enable": "false",
+            "offsets.topic.replication.factor": rf,
+            "offsets.topic.num.partitions": "6",
+            "transaction.state.log.replication.factor": rf,
+            "transaction.state.log.min.isr": isr,
+            "share.coordinator.state.topic.replication.factor": rf,
+            "share.coordinator.state.topic.min.isr": isr,
+            "group.initial.rebalance.delay.ms": "0",
+        }
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    node_id: int
+    state: str  # "running" | "stopped"
     address: str
-    version: str | None
+    controller_address: str
     pid: int | None
     log_file: Path
 
 
-class LocalBroker:
-    def __init__(self, *, cache_dir: Path, port: int, home: Path | None = None) -> None:
-        if not 0 < port < 65535:
-            raise BrokerError(f"port must be between 1 and 65534, got {port}")
-        self.cache_dir = cache_dir
-        self.port = port
-        self.home = home or cache_dir / "broker" / str(port)
+@dataclass(frozen=True)
+class BrokerStatus:
+    state: str  # "running" | "degraded" (some nodes down) | "stopped" | "foreign"
+    address: str  # the bootstrap list: every node
+    version: str | None
+    pid: int | None  # the first running node's (the broker's, on one node)
+    log_file: Path  # node 1's
+    nodes: tuple[NodeStatus, ...] = ()
+
+
+class LocalNode:
+    """One KRaft node: its files, its process."""
+
+    def __init__(self, home: Path, node_id: int, layout: Layout) -> None:
+        self.home, self.node_id, self.layout = home, node_id, layout
 
     @property
     def address(self) -> str:
-        return f"{HOST}:{self.port}"
+        return f"{HOST}:{self.layout.broker_port(self.node_id)}"
+
+    @property
+    def controller_address(self) -> str:
+        return f"{HOST}:{self.layout.controller_port(self.node_id)}"
 
     @property
     def log_file(self) -> Path:
         return self.home / "logs" / "server.log"
 
     @property
-    def _pid_file(self) -> Path:
+    def pid_file(self) -> Path:
         return self.home / "broker.pid"
 
-    def status(self) -> BrokerStatus:
-        pid = self._live_pid()
-        if pid is not None:
-            return BrokerStatus("running", self.address, KAFKA_VERSION, pid, self.log_file)
-        if probe(self.address, timeout=3.0) is PortState.KAFKA:
-            return BrokerStatus("foreign", self.address, None, None, self.log_file)
-        return BrokerStatus("stopped", self.address, None, None, self.log_file)
+    def live_pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        return pid if _is_our_broker(pid) else None
 
-    def start(self, timeout: float = 90.0) -> tuple[BrokerStatus, bool]:
-        """Start the broker, or report the one already answering. Returns (status, started)."""
-        current = self.status()
-        if current.state != "stopped":
-            return current, False
-        self._check_ports_free()
-        java = _find_java()
-        libs = resolve_jars(self.cache_dir)
-        config = self._write_config()
-        self._format_storage(java, libs, config)
-        process = self._spawn(java, libs, config)
-        self._wait_ready(process, timeout)
-        return self.status(), True
+    def status(self) -> NodeStatus:
+        pid = self.live_pid()
+        return NodeStatus(self.node_id, "stopped" if pid is None else "running", self.address,
+                          self.controller_address, pid, self.log_file)
 
-    def stop(self, timeout: float = 30.0) -> str:
-        pid = self._live_pid()
-        if pid is None:
-            return "not running"
-        os.kill(pid, signal.SIGTERM)
-        if _wait_gone(pid, timeout):
-            self._pid_file.unlink(missing_ok=True)
-            return f"stopped (pid {pid})"
-        os.kill(pid, signal.SIGKILL)
-        _wait_gone(pid, 10.0)
-        self._pid_file.unlink(missing_ok=True)
-        return f"did not stop within {timeout:.0f}s; killed (pid {pid})"
+    def quorum_leader(self) -> tuple[int, int] | None:
+        """(leader epoch, leader id) as this node last saw the controller quorum."""
+        state = self.home / "data" / "__cluster_metadata-0" / "quorum-state"
+        try:
+            seen = json.loads(state.read_text())
+        except (OSError, ValueError):
+            return None
+        leader = int(seen.get("leaderId", -1))
+        return (int(seen.get("leaderEpoch", -1)), leader) if leader > 0 else None
 
-    def _check_ports_free(self) -> None:
-        for port in (self.port, self.port + 1):
-            if probe(f"{HOST}:{port}", timeout=2.0) is not PortState.FREE:
+    def check_ports_free(self) -> None:
+        for address in (self.address, self.controller_address):
+            if probe(address, timeout=2.0) is not PortState.FREE:
                 raise BrokerError(
-                    f"port {port} on {HOST} is already in use by another program;"
-                    " choose another with --port (the controller uses port+1)"
-                )
+                    f"port {address.rsplit(':', 1)[1]} on {HOST} is already in use by another"
+                    " program; choose another with --port (node N listens on port+2(N-1),"
+                    " its controller on the port after)")
 
-    def _write_config(self) -> Path:
+    def write_config(self) -> Path:
         for sub in ("data", "logs"):
             (self.home / sub).mkdir(parents=True, exist_ok=True)
         config = self.home / "server.properties"
-        config.write_text(_server_properties(self.port, self.home / "data"))
+        settings = self.layout.properties(self.node_id, self.home / "data")
+        config.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
         (self.home / "log4j2.properties").write_text(_LOG4J.format(log=self.log_file))
         return config
 
-    def _format_storage(self, java: str, libs: Path, config: Path) -> None:
+    def format_storage(self, java: str, libs: Path, config: Path, cluster_id: str) -> None:
         if (self.home / "data" / "meta.properties").exists():
             return  # formatted on first start; data survives stop/start
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         # `--cluster-id=ID`: an id may start with '-', which as its own argument is a flag
         command = [java, *self._jvm_flags(), "-cp", f"{libs}/*", "kafka.tools.StorageTool",
                    "format", f"--cluster-id={cluster_id}", "--config", str(config)]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
-            raise BrokerError(f"formatting broker storage failed: {done.stdout}{done.stderr}"[:300])
+            raise BrokerError(f"formatting storage of node {self.node_id} failed:"
+                              f" {done.stdout}{done.stderr}"[:300])
 
-    def _spawn(self, java: str, libs: Path, config: Path) -> subprocess.Popen[bytes]:
-        command = [java, "-Xms256m", "-Xmx1g", "-XX:+UseG1GC", *self._jvm_flags(),
+    def spawn(self, java: str, libs: Path, config: Path) -> subprocess.Popen[bytes]:
+        heap = "-Xmx1g" if self.layout.nodes == 1 else "-Xmx512m"
+        command = [java, "-Xms256m", heap, "-XX:+UseG1GC", *self._jvm_flags(),
                    "-cp", f"{libs}/*", "kafka.Kafka", str(config)]
         with (self.home / "logs" / "stdout.log").open("ab") as out:
             process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL, cwd=self.home,
                                        start_new_session=True)
-        self._pid_file.write_text(str(process.pid))
-        logger.info("started Kafka %s on %s (pid %s)", KAFKA_VERSION, self.address, process.pid)
+        self.pid_file.write_text(str(process.pid))
+        logger.info("started Kafka %s node %s on %s (pid %s)", KAFKA_VERSION, self.node_id,
+                    self.address, process.pid)
         return process
+
+    def kill(self) -> None:
+        """SIGKILL the node (a crash, for drills and fault tests); its data stays."""
+        pid = self.live_pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            _wait_gone(pid, 10.0)
+
+    def stop(self, timeout: float = 30.0) -> str:
+        """A graceful stop (controlled shutdown), SIGKILL after `timeout`; data is kept."""
+        pid = self.terminate()
+        if pid is None:
+            return "not running"
+        return self.reap(pid, time.monotonic() + timeout)
+
+    def terminate(self) -> int | None:
+        """Ask the node to stop (SIGTERM); its pid, or None when it does not run."""
+        pid = self.live_pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+        return pid
+
+    def reap(self, pid: int, deadline: float) -> str:
+        """Wait until `deadline` for the node to exit, then SIGKILL it."""
+        stopped = _wait_gone(pid, max(0.0, deadline - time.monotonic()))
+        if not stopped:
+            os.kill(pid, signal.SIGKILL)
+            _wait_gone(pid, 10.0)
+        self.pid_file.unlink(missing_ok=True)
+        return "stopped" if stopped else "killed"
 
     def _jvm_flags(self) -> list[str]:
         return ["-Djava.awt.headless=true",
                 f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}"]
 
-    def _wait_ready(self, process: subprocess.Popen[bytes], timeout: float) -> None:
+
+class LocalBroker:
+    """The local cluster of `nodes` nodes (one by default), as one thing to start,
+    stop and ask about."""
+
+    def __init__(self, *, cache_dir: Path, port: int, nodes: int = 1,
+                 home: Path | None = None) -> None:
+        self.layout = Layout(port, nodes)
+        self.cache_dir = cache_dir
+        self.port = port
+        suffix = "" if nodes == 1 else f"-{nodes}nodes"
+        self.home = home or cache_dir / "broker" / f"{port}{suffix}"
+        self.nodes = [LocalNode(self.home if nodes == 1 else self.home / f"node-{n}", n,
+                                self.layout) for n in self.layout.ids]
+
+    @property
+    def address(self) -> str:
+        return self.layout.bootstrap
+
+    @property
+    def log_file(self) -> Path:
+        return self.nodes[0].log_file
+
+    def node(self, node_id: int) -> LocalNode:
+        return self.nodes[node_id - 1]
+
+    def status(self) -> BrokerStatus:
+        nodes = tuple(n.status() for n in self.nodes)
+        running = [n for n in nodes if n.pid is not None]
+        if running:
+            state = "running" if len(running) == len(nodes) else "degraded"
+            return BrokerStatus(state, self.address, KAFKA_VERSION, running[0].pid,
+                                self.log_file, nodes)
+        state = "foreign" if probe(self.nodes[0].address, timeout=3.0) is PortState.KAFKA \
+            else "stopped"
+        return BrokerStatus(state, self.address, None, None, self.log_file, nodes)
+
+    def active_controller(self) -> int | None:
+        """The node id of the quorum's leader, as the nodes last recorded it."""
+        seen = [leader for n in self.nodes if (leader := n.quorum_leader()) is not None]
+        return max(seen)[1] if seen else None
+
+    def start(self, timeout: float = 120.0) -> tuple[BrokerStatus, bool]:
+        """Start every node that is not running, or report the cluster already answering.
+        Returns (status, started)."""
+        current = self.status()
+        if current.state in ("running", "foreign"):
+            return current, False
+        missing = [n for n in self.nodes if n.live_pid() is None]
+        for node in missing:
+            node.check_ports_free()
+        java = _find_java()
+        libs = resolve_jars(self.cache_dir)
+        cluster_id = self._cluster_id()
+        configs = [node.write_config() for node in missing]
+        for node, config in zip(missing, configs, strict=True):
+            node.format_storage(java, libs, config, cluster_id)
+        spawned = [(n, n.spawn(java, libs, c)) for n, c in zip(missing, configs, strict=True)]
+        self._wait_ready(spawned, timeout)
+        return self.status(), True
+
+    def stop(self, timeout: float = 30.0) -> str:
+        """SIGTERM every node at once, wait, SIGKILL what is left; data is kept."""
+        live = [(n, pid) for n in self.nodes if (pid := n.terminate()) is not None]
+        if not live:
+            return "not running"
+        deadline = time.monotonic() + timeout
+        ends = [node.reap(pid, deadline) for node, pid in live]
+        pids = ", ".join(str(pid) for _n, pid in live)
+        label = "pid" if len(live) == 1 else "pids"
+        if "killed" in ends:
+            return f"did not stop within {timeout:.0f}s; killed ({label} {pids})"
+        return f"stopped ({label} {pids})"
+
+    def _cluster_id(self) -> str:
+        """Every node of a cluster is formatted with the same id."""
+        kept = self.home / "cluster.id"
+        if kept.exists():
+            return kept.read_text().strip()
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        self.home.mkdir(parents=True, exist_ok=True)
+        kept.write_text(cluster_id)
+        return cluster_id
+
+    def _wait_ready(self, spawned: list[tuple[LocalNode, subprocess.Popen[bytes]]],
+                    timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if process.poll() is not None:
-                self._pid_file.unlink(missing_ok=True)
-                raise BrokerError(f"the broker exited during start (code {process.returncode});"
-                                  f" see {self.home / 'logs'}")
-            if probe(self.address, timeout=2.0) is PortState.KAFKA:
+            for node, process in spawned:
+                if process.poll() is not None:
+                    self._abandon(spawned)
+                    raise BrokerError(f"node {node.node_id} exited during start (code"
+                                      f" {process.returncode}); see {node.home / 'logs'}")
+            if self._ready():
                 return
             time.sleep(0.2)
-        process.kill()  # never leave a half-started broker behind
-        process.wait()
-        self._pid_file.unlink(missing_ok=True)
+        self._abandon(spawned)  # never leave a half-started cluster behind
         raise BrokerError(f"the broker did not become ready within {timeout:.0f}s;"
                           f" see {self.log_file}")
 
-    def _live_pid(self) -> int | None:
-        try:
-            pid = int(self._pid_file.read_text().strip())
-        except (FileNotFoundError, ValueError):
-            return None
-        return pid if _is_our_broker(pid) else None
+    def _ready(self) -> bool:
+        if not all(probe(n.address, timeout=2.0) is PortState.KAFKA for n in self.nodes):
+            return False
+        return self.layout.nodes == 1 or broker_count(self.address) == self.layout.nodes
 
-
-def _server_properties(port: int, data: Path) -> str:
-    controller = port + 1
-    return "\n".join([
-        "process.roles=broker,controller",
-        "node.id=1",
-        f"controller.quorum.voters=1@{HOST}:{controller}",
-        f"listeners=PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller}",
-        f"advertised.listeners=PLAINTEXT://{HOST}:{port}",
-        "controller.listener.names=CONTROLLER",
-        "inter.broker.listener.name=PLAINTEXT",
-        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-        f"log.dirs={data}",
-        "num.partitions=3",
-        "auto.create.topics.enable=false",
-        "offsets.topic.replication.factor=1",
-        "offsets.topic.num.partitions=6",
-        "transaction.state.log.replication.factor=1",
-        "transaction.state.log.min.isr=1",
-        "share.coordinator.state.topic.replication.factor=1",
-        "share.coordinator.state.topic.min.isr=1",
-        "group.initial.rebalance.delay.ms=0",
-        "",
-    ])
+    @staticmethod
+    def _abandon(spawned: list[tuple[LocalNode, subprocess.Popen[bytes]]]) -> None:
+        for node, process in spawned:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            node.pid_file.unlink(missing_ok=True)
 
 
 def _find_java() -> str:

@@ -40,6 +40,8 @@ class Scale:
     retention_orders: int  # scenario 12
     retention_hours: float  # scenario 12: ORDERFLOW_RETENTION_HOURS of every process
     retention_window: float  # scenario 12: seconds over which the orders are placed
+    node_orders: int  # scenario 13: orders placed while broker nodes fail
+    node_kills: int  # scenario 13: one node SIGKILLed and restarted, this often
     settle_timeout: float  # longest wait for every order to end and the system to idle
     test_timeout: float  # pytest-timeout of one scenario
 
@@ -51,7 +53,8 @@ SMALL = Scale("small", crash_orders=60, crash_kills=3, kill_interval=(1.0, 2.5),
               commit_chance=0.1, commit_most=1, commit_failures=4, away_orders=40,
               away_backlog=40, away_seconds=5.0, away_poison=1, compensation_orders=2,
               retention_orders=150,
-              retention_hours=0.002, retention_window=20.0, settle_timeout=120.0,
+              retention_hours=0.002, retention_window=20.0, node_orders=30, node_kills=1,
+              settle_timeout=120.0,
               test_timeout=240.0)
 FULL = Scale("full", crash_orders=1000, crash_kills=20, kill_interval=(1.0, 5.0),
              point_orders=50, point_rearms=3, broker_orders=1000, replay_orders=1000,
@@ -61,7 +64,8 @@ FULL = Scale("full", crash_orders=1000, crash_kills=20, kill_interval=(1.0, 5.0)
              commit_chance=0.02, commit_most=4, commit_failures=20, away_orders=1000,
              away_backlog=500, away_seconds=20.0, away_poison=5, compensation_orders=50,
              retention_orders=3000,
-             retention_hours=0.002, retention_window=200.0, settle_timeout=600.0,
+             retention_hours=0.002, retention_window=200.0, node_orders=1000, node_kills=5,
+             settle_timeout=600.0,
              test_timeout=1500.0)
 
 

@@ -1,10 +1,12 @@
 """The local broker: start, idempotent start, stop, restart with topics and data kept."""
 
+import json
 import socket
 from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource
 
 from adapters.kafka.admin import PortState, create_topics, probe
 from adapters.kafka.broker import LocalBroker
@@ -99,3 +101,47 @@ def _java_home() -> str:
     java = shutil.which("java")
     assert java is not None
     return str(Path(java).resolve().parents[1])
+
+
+def test_a_three_node_cluster_from_the_cli_replicates_and_reports_each_node(
+        tmp_path: Path) -> None:
+    """`broker start --nodes 3`, as a user runs it (its own cache, the jars shared)."""
+    cache = tmp_path / "cache"
+    (cache / "kafka").mkdir(parents=True)
+    (cache / "kafka" / KAFKA_VERSION).symlink_to(CACHE / "kafka" / KAFKA_VERSION)
+    port = free_port_pair(3)
+    environ = {"ORDERFLOW_CACHE_DIR": str(cache), "KAFKA_BOOTSTRAP_SERVERS": ""}
+    args = ["--nodes", "3", "--port", str(port)]
+    started = run_cli(["broker", "start", *args, "--json"], environ)
+    cluster = LocalBroker(cache_dir=cache, port=port, nodes=3)
+    try:
+        assert started.code == 0, started
+        document = json.loads(started.stdout)
+        assert document["address"] == cluster.address == ",".join(
+            f"127.0.0.1:{port + 2 * n}" for n in range(3))
+        assert [(n["node_id"], n["address"], n["state"]) for n in document["nodes"]] == [
+            (n + 1, f"127.0.0.1:{port + 2 * n}", "running") for n in range(3)]
+        assert all(isinstance(n["pid"], int) for n in document["nodes"])
+        create_topics(cluster.address, [TopicSpec("replicated", 3)])
+        _assert_replicated(cluster.address, "replicated")
+        cluster.node(2).kill()
+        degraded = run_cli(["broker", "status", *args, "--json"], environ)
+        assert degraded.code == 1  # some nodes down
+        assert [n["state"] for n in json.loads(degraded.stdout)["nodes"]] == \
+            ["running", "stopped", "running"]
+        _produce(cluster.address, "replicated", b"written with a node down")
+        assert run_cli(["broker", "start", *args], environ).code == 0  # brings node 2 back
+        assert cluster.status().state == "running"
+    finally:
+        stopped = run_cli(["broker", "stop", *args], environ)
+    assert stopped.code == 0 and "stopped (pids " in stopped.stdout
+    assert cluster.status().state == "stopped"
+
+
+def _assert_replicated(address: str, topic: str) -> None:
+    admin = AdminClient({"bootstrap.servers": address})
+    partitions = admin.list_topics(topic, timeout=10).topics[topic].partitions.values()
+    assert sorted(len(p.replicas) for p in partitions) == [3, 3, 3]
+    described = admin.describe_configs([ConfigResource("topic", topic)])
+    config = next(iter(described.values())).result()
+    assert config["min.insync.replicas"].value == "2"
