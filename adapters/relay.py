@@ -42,6 +42,7 @@ from psycopg import sql
 from sqlalchemy import Engine
 
 from adapters import faults
+from adapters.credentials import Kafka
 from adapters.kafka.client import DELIVERY_TIMEOUT_MS, produce, producer_config
 from adapters.kafka.errors import KafkaClientError, QueueFull
 from adapters.metrics import RELAY_PICKUP_SECONDS, RELAY_PUBLISH_SECONDS
@@ -97,7 +98,7 @@ STOP_GRACE = 5.0
 
 
 class OutboxRelay:
-    def __init__(self, engine: Engine, bootstrap: str, *, batch_size: int = 1000,
+    def __init__(self, engine: Engine, bootstrap: Kafka, *, batch_size: int = 1000,
                  name: str = "relay") -> None:
         self.engine = engine
         self.bootstrap = bootstrap

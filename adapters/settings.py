@@ -17,13 +17,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from domain.errors import OrderflowError
+from adapters.credentials import CLI, KafkaConnection, KafkaSecurity
+from adapters.credentials import SettingsError as SettingsError  # its home since credentials
+from adapters.credentials import from_env as kafka_from_env
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 _HOST_PORT = re.compile(r"^[A-Za-z0-9._\-\[\]:]+:(\d{1,5})$")
 _PREFIX = re.compile(r"^[A-Za-z0-9._-]*$")
 _SCHEMES = ("sqlite", "postgresql", "postgres", "postgresql+psycopg")
+SERVICE_FIELD = "{service}"  # in ORDERFLOW_DATABASE_URL: each store's own PostgreSQL login
 
 
 PG_NAME_BYTES = 63  # PostgreSQL identifiers and NOTIFY channels (NAMEDATALEN - 1)
@@ -49,10 +52,6 @@ PREFIX_MAX, _PREFIX_LIMIT_REASON = _prefix_limit()
 METRICS_PORT_MAX = 65535 - 6
 
 
-class SettingsError(OrderflowError):
-    """An environment variable holds a value orderflow cannot use."""
-
-
 OPTIONAL_STEPS = ("fraud",)  # saga steps a deployment may add (ORDERFLOW_STEPS)
 FLOWS = ("choreography", "orchestration")  # what ORDERFLOW_FLOWS chooses from ("both": each)
 
@@ -70,16 +69,20 @@ class Settings:
     metrics_port: int = 0  # base port of the services' /metrics; 0: not served
     steps: frozenset[str] = frozenset()  # optional saga steps switched on (ORDERFLOW_STEPS)
     flows: frozenset[str] = frozenset(FLOWS)  # the flows this deployment runs (ORDERFLOW_FLOWS)
+    kafka_security: KafkaSecurity = dataclasses.field(default_factory=KafkaSecurity)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
+        cache_dir = Path(env.get("ORDERFLOW_CACHE_DIR") or PROJECT_ROOT / ".cache")
+        bootstrap, security = kafka_from_env(env, cache_dir)
         return cls(
-            bootstrap_servers=_bootstrap(env.get("KAFKA_BOOTSTRAP_SERVERS") or DEFAULT_BOOTSTRAP),
+            bootstrap_servers=_bootstrap(bootstrap or DEFAULT_BOOTSTRAP),
+            kafka_security=security,
             database_url=_database_url(env.get("ORDERFLOW_DATABASE_URL") or None),
             data_dir=Path(env.get("ORDERFLOW_DATA_DIR") or ".orderflow"),
             topic_prefix=_prefix(env.get("ORDERFLOW_TOPIC_PREFIX", "")),
-            cache_dir=Path(env.get("ORDERFLOW_CACHE_DIR") or PROJECT_ROOT / ".cache"),
+            cache_dir=cache_dir,
             order_timeout=_seconds(env.get("ORDERFLOW_ORDER_TIMEOUT") or "30",
                                    "ORDERFLOW_ORDER_TIMEOUT"),
             step_timeout=_seconds(env.get("ORDERFLOW_STEP_TIMEOUT") or "5",
@@ -102,9 +105,28 @@ class Settings:
         return dataclasses.replace(self, topic_prefix=_prefix(f"{self.topic_prefix}{tag}."),
                                    data_dir=self.data_dir / tag, database_url=url)
 
+    def database_url_of(self, store: str) -> str | None:
+        """The URL `store` connects with: `{service}` in ORDERFLOW_DATABASE_URL becomes the
+        store's name, so each service logs in as its own PostgreSQL role (adapters/sql/roles.py)."""
+        url = self.database_url
+        return None if url is None else url.replace(SERVICE_FIELD, store)
+
+    @property
+    def per_service_roles(self) -> bool:
+        return self.is_postgres and SERVICE_FIELD in (self.database_url or "")
+
     @property
     def is_postgres(self) -> bool:
         return self.database_url is not None and not self.database_url.startswith("sqlite")
+
+    def kafka(self, principal: str = CLI) -> KafkaConnection:
+        """How `principal`'s clients reach the cluster (see adapters/credentials.py)."""
+        return self.kafka_security.connect(self.bootstrap_servers, principal)
+
+    def kafka_environment(self) -> dict[str, str]:
+        """Where Kafka is and how to reach it, as a child process's environment."""
+        return {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+                **self.kafka_security.environment()}
 
     @property
     def first_broker_port(self) -> int:
@@ -131,6 +153,9 @@ def _database_url(value: str | None) -> str | None:
             f"ORDERFLOW_DATABASE_URL: unsupported scheme {scheme or value!r}"
             " (use sqlite:///DIR or postgresql://USER:PASSWORD@HOST/DB)"
         )
+    if scheme == "sqlite" and SERVICE_FIELD in value:  # a role per service is PostgreSQL's
+        raise SettingsError(f"ORDERFLOW_DATABASE_URL: {SERVICE_FIELD} is for PostgreSQL roles;"
+                            " SQLite keeps a file per service in DIR already (sqlite:///DIR)")
     return value
 
 

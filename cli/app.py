@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from cli import (
+    acl,
     bench,
     broker,
     catalog,
@@ -64,6 +65,7 @@ app.add_typer(projections.app, name="projections")
 app.add_typer(sagas.app, name="sagas")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(drill.app, name="drill")
+app.add_typer(acl.app, name="acl")
 app.command("compare")(compare.compare)
 app.command("demo")(demo.demo)
 app.command("bench")(bench.bench)

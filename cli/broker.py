@@ -41,6 +41,8 @@ Port = Annotated[int | None, typer.Option(min=1, max=65534, help="Node 1's port 
 Nodes = Annotated[int | None, typer.Option(callback=_nodes, help="Nodes, each a broker and"
                   " a controller: 1, 3 or 5 (default: as many as KAFKA_BOOTSTRAP_SERVERS"
                   " names).")]
+Secure = Annotated[bool | None, typer.Option("--secure/--plaintext", help="SASL_SSL with"
+                   " SCRAM-SHA-512 and default-deny ACLs (default: as the settings say).")]
 Json = Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")]
 
 
@@ -53,17 +55,23 @@ def _document(status: BrokerStatus, **extra: object) -> dict[str, object]:
 
 
 @app.command()
-def start(ctx: typer.Context, port: Port = None, nodes: Nodes = None,
+def start(ctx: typer.Context, port: Port = None, nodes: Nodes = None, secure: Secure = None,
           json: Json = False) -> None:
     """Start the broker (downloads the jars with mvn on first use); reuse a running one,
-    and start the nodes of a cluster that are down."""
+    and start the nodes of a cluster that are down. `--secure` generates a local CA,
+    certificates and every principal's password on first start (under .cache)."""
+    from adapters.credentials import record_context
+
     orderflow = app_of(ctx)
-    broker = orderflow.broker(port, nodes)
+    broker = orderflow.broker(port, nodes, secure)
     if not json:
         progress(f"starting Apache Kafka on {broker.address} …")
     status, started = broker.start()
+    if status.state == "running":  # later commands find it (adapters/credentials.py)
+        record_context(orderflow.settings.cache_dir, broker.environment(),
+                       plain=len(status.nodes) == 1 and not broker.secure)
     if json:
-        emit_json(_document(status, started=started))
+        emit_json(_document(status, started=started, environment=broker.environment()))
         return
     out = console()
     if not started:
@@ -77,23 +85,28 @@ def start(ctx: typer.Context, port: Port = None, nodes: Nodes = None,
         for node in status.nodes:
             out.print(f"  node {node.node_id}  {node.address}  pid {node.pid}")
         out.print(f"logs: {status.log_file.parent.parent.parent}/node-N/logs/server.log")
-    if status.address != orderflow.settings.bootstrap_servers:
-        out.print(f"point orderflow at it: export KAFKA_BOOTSTRAP_SERVERS={status.address}")
+    if broker.secure:
+        out.print(f"passwords (0600): {broker.credentials}")
+    if status.address != orderflow.settings.bootstrap_servers or broker.secure:
+        out.print("orderflow commands here use it; elsewhere export:")
+        for name, value in broker.environment().items():
+            out.print(f"  export {name}={value}", soft_wrap=True)
 
 
 @app.command()
-def stop(ctx: typer.Context, port: Port = None, nodes: Nodes = None) -> None:
+def stop(ctx: typer.Context, port: Port = None, nodes: Nodes = None,
+         secure: Secure = None) -> None:
     """Stop the broker, every node at once (SIGTERM, wait, then report). Data is kept."""
-    broker = app_of(ctx).broker(port, nodes)
+    broker = app_of(ctx).broker(port, nodes, secure)
     console().print(f"Kafka on {broker.address}: {broker.stop()}")
 
 
 @app.command()
 def status(ctx: typer.Context, port: Port = None, nodes: Nodes = None,
-           json: Json = False) -> None:
+           secure: Secure = None, json: Json = False) -> None:
     """Say whether the broker runs, where, and which version; exit 3 when it does not, 1
     when some nodes are down."""
-    current = app_of(ctx).broker(port, nodes).status()
+    current = app_of(ctx).broker(port, nodes, secure).status()
     if json:
         emit_json(_document(current))
     else:

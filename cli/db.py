@@ -1,4 +1,5 @@
-"""`orderflow db upgrade`: Alembic migrations for every store; `db prune`: retention."""
+"""`orderflow db upgrade`: Alembic migrations for every store (with `--admin-url`: and a
+PostgreSQL login role per store, adapters/sql/roles.py); `db prune`: retention."""
 
 from __future__ import annotations
 
@@ -15,10 +16,18 @@ app = typer.Typer(help="Database stores (one per service).", no_args_is_help=Tru
 
 @app.command()
 def upgrade(ctx: typer.Context,
+            admin_url: Annotated[str | None, typer.Option(
+                "--admin-url", metavar="URL",
+                help="Migrate as this PostgreSQL administrator, then give each store its own"
+                     " login role (ORDERFLOW_DATABASE_URL holds {service}). Leave the password"
+                     " out: libpq reads PGPASSWORD or ~/.pgpass.")] = None,
             json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
             ) -> None:
     """Apply the migrations to every store (idempotent)."""
     orderflow = app_of(ctx)
+    if admin_url is not None:
+        _provision(ctx, admin_url, json)
+        return
     revisions = orderflow.upgrade()
     where = {s: orderflow.schema(s) or str(orderflow.engine(s).url.database) for s in revisions}
     if json:
@@ -26,6 +35,19 @@ def upgrade(ctx: typer.Context,
     else:
         table("stores migrated", ["store", "revision", "location"],
               [(s, r, where[s]) for s, r in revisions.items()])
+
+
+def _provision(ctx: typer.Context, admin_url: str, json: bool) -> None:
+    """Roles and where their passwords are; never a password (they stay in the 0600 file)."""
+    done = app_of(ctx).provision_roles(admin_url)
+    rows = [(r.store, done.revisions[r.store], r.schema, r.role) for r in done.roles]
+    if json:
+        emit_json({store: {"revision": revision, "location": schema, "role": role,
+                           "credentials": str(done.credentials)}
+                   for store, revision, schema, role in rows})
+    else:
+        table(f"stores migrated, a role each (passwords: {done.credentials})",
+              ["store", "revision", "schema", "role"], rows)
 
 
 @app.command()

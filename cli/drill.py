@@ -97,7 +97,7 @@ def poison(ctx: typer.Context, topic: Topic) -> None:
     name = drills.topic_of(topic, orderflow.settings.topic_prefix)
     orderflow.require_broker()
     readers = drills.readers(orderflow, name, up.services)
-    partition, offset = drills.poison(orderflow.settings.bootstrap_servers, name)
+    partition, offset = drills.poison(orderflow.settings.kafka(), name)
     _said(f"poisoned {topic}[{partition}]@{offset}: one record, key"
           f" {drills.POISON_KEY.decode()}, value {drills.POISON!r}",
           *_poison_watch(topic, readers))

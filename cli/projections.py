@@ -24,7 +24,7 @@ def rebuild(ctx: typer.Context,
     engine = orderflow.store("projector")
     if not json:
         progress("rebuilding the read models from the event topics …")
-    figures = rebuild_read_models(engine, orderflow.settings.bootstrap_servers,
+    figures = rebuild_read_models(engine, orderflow.settings.kafka("projector"),
                                   orderflow.settings.topic_prefix, orderflow.group("projector"))
     if json:
         emit_json(figures)

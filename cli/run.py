@@ -62,6 +62,18 @@ def _describe(orderflow: Orderflow, services: list[str], json: bool) -> None:
               [(row["flow"], row["on"], row["handler"]) for row in rows])
         does = {row["handler"]: row["does"] for row in rows}
         table(f"{service}: what each handler does", ["handler", "does"], list(does.items()))
+        if service != "projector":  # it publishes nothing but dead letters
+            table(f"{service}: what it publishes", ["topic", "messages"],
+                  _publications(orderflow, service))
+
+
+def _publications(orderflow: Orderflow, service: str) -> list[tuple[str, str]]:
+    """Topic → the wire types of the service's declared publications on it."""
+    from adapters.registry import BY_CLASS
+    on: dict[str, list[str]] = {}
+    for cls, topic in orderflow.messages(service).published().items():
+        on.setdefault(topic, []).append(BY_CLASS[cls].wire)
+    return [(topic, ", ".join(wires)) for topic, wires in sorted(on.items())]
 
 
 def up(ctx: typer.Context, with_step: WithStep = None) -> None:
@@ -84,6 +96,8 @@ def _serve_metrics(orderflow: Orderflow, service: str) -> None:
 
 def _preflight(orderflow: Orderflow, services: list[str]) -> None:
     """Fail fast, with one line, before any process starts."""
+    for service in services:
+        orderflow.require_deployed(service)
     orderflow.require_broker()
     for service in services:
         orderflow.plan(service)  # stores must be migrated: says `orderflow db upgrade` if not

@@ -46,8 +46,9 @@ def stepped(orderflow: Orderflow, steps: list[str] | None) -> Orderflow:
 
 def step_environ(settings: Settings) -> dict[str, str]:
     """The children's environment: this process's, with what a run may set apart from it
-    (its steps, and for an isolated run its prefix, data dir and store URL)."""
-    run = {"ORDERFLOW_STEPS": ",".join(sorted(settings.steps)),
+    (its steps, and for an isolated run its prefix, data dir and store URL), and the
+    Kafka cluster this process resolved, so every child talks to the same one."""
+    run = {**settings.kafka_environment(), "ORDERFLOW_STEPS": ",".join(sorted(settings.steps)),
            "ORDERFLOW_TOPIC_PREFIX": settings.topic_prefix,
            "ORDERFLOW_DATA_DIR": str(settings.data_dir)}
     if settings.database_url is not None:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from adapters.credentials import Kafka
 from adapters.kafka.topics import COMMAND_TOPICS, EVENT_TOPICS, topic_name
 from domain.errors import OrderflowError
 from services.supervisor import UP_STATE, is_alive
@@ -180,7 +181,7 @@ def session_timeout() -> float:
     return float(consumer_config("", "")["session.timeout.ms"]) / 1000
 
 
-def poison(bootstrap: str, topic: str, timeout: float = ACK_TIMEOUT) -> tuple[int, int]:
+def poison(bootstrap: Kafka, topic: str, timeout: float = ACK_TIMEOUT) -> tuple[int, int]:
     """Produce one undecodable record to `topic`; its (partition, offset) once acknowledged."""
     from confluent_kafka import Producer
 

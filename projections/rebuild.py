@@ -22,6 +22,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from sqlalchemy import Engine
 
+from adapters.credentials import Kafka
 from adapters.kafka.admin import admin_client, watermarks
 from adapters.kafka.consumer import ConsumerRuntime
 from adapters.kafka.errors import KafkaClientError
@@ -40,7 +41,7 @@ class RebuildError(OrderflowError):
     """The rebuild could not start or did not finish (the live projector runs, a stall)."""
 
 
-def rebuild(engine: Engine, bootstrap_servers: str, topic_prefix: str, group: str,
+def rebuild(engine: Engine, bootstrap_servers: Kafka, topic_prefix: str, group: str,
             stall_timeout: float = 60.0) -> dict[str, Any]:
     projector = Projector(topic_prefix)
     _refuse_live_members(bootstrap_servers, group)
@@ -61,7 +62,7 @@ def rebuild(engine: Engine, bootstrap_servers: str, topic_prefix: str, group: st
             "seconds": round(time.monotonic() - started, 3)}
 
 
-def _refuse_live_members(bootstrap: str, group: str) -> None:
+def _refuse_live_members(bootstrap: Kafka, group: str) -> None:
     admin = admin_client(bootstrap)
     try:
         description = admin.describe_consumer_groups([group], request_timeout=10)[group].result()
@@ -83,7 +84,7 @@ def _watermarks(consumer: Consumer, topics: list[str]) -> Marks:
     return marks
 
 
-def _publish_dead_letters(engine: Engine, bootstrap: str) -> None:
+def _publish_dead_letters(engine: Engine, bootstrap: Kafka) -> None:
     """The replay's dead letters are outbox rows like any other: publish them now, as the
     projector's relay would, so a rebuild leaves nothing waiting."""
     relay = OutboxRelay(engine, bootstrap, name="projector-rebuild-relay")

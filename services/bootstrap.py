@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from adapters import faults
 from adapters.catalog import load_catalog
+from adapters.credentials import ADMIN
 from adapters.kafka.topics import topic_name, topic_specs
 from adapters.settings import Settings
 from domain.catalog import Catalog
@@ -28,6 +29,7 @@ from services.clock import Clock, system_clock
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from adapters.kafka.acl import Access, Applied, Plan
     from adapters.kafka.admin import TopicReport
     from adapters.kafka.broker import LocalBroker
     from adapters.kafka.consumer import ConsumerRuntime
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from adapters.relay import OutboxRelay
     from adapters.sql.event_store import EventStore
     from adapters.sql.retention import Pruned
+    from adapters.sql.roles import Provisioned
     from adapters.sql.unit_of_work import StoreUnits
     from projections.projector import Projector
     from projections.read_models import ReadModels
@@ -57,6 +60,11 @@ KNOWN_SERVICES = (*SERVICES, *STEP_SERVICES.values())
 
 class UnknownService(OrderflowError):
     """A service name that orderflow does not have."""
+
+
+class NotDeployed(OrderflowError):
+    """A known service this deployment does not run: in its flows and steps it would
+    have nothing to do (the orchestrator under choreography, fraud without the step)."""
 
 
 @dataclass
@@ -163,9 +171,17 @@ class Orderflow:
         return ServicePlan(name="projector", relay_store="projector", topics=projector.topics,
                            handler=projector.handle, batch_handler=projector.handle_batch)
 
+    def require_deployed(self, service: str) -> None:
+        if service not in self.deployed():
+            flows = "both" if len(self.settings.flows) > 1 else next(iter(self.settings.flows))
+            steps = ",".join(sorted(self.settings.steps)) or "none"
+            raise NotDeployed(f"{service} is not deployed with ORDERFLOW_FLOWS={flows} and"
+                              f" ORDERFLOW_STEPS={steps}: it would have nothing to do")
+
     def service_process(self, service: str, stop: threading.Event | None = None) -> ServiceProcess:
         from adapters.sql import retention
         from services.runner import ServiceProcess
+        self.require_deployed(service)
         plan = self.plan(service)
         relay = self.relay(plan.relay_store).run if plan.relay_store else None
         consumer = self.consumer(plan) if plan.handler is not None else None
@@ -179,7 +195,7 @@ class Orderflow:
         from adapters.kafka.consumer import ConsumerRuntime
         assert plan.handler is not None, f"{plan.name} consumes nothing"
         return ConsumerRuntime(engine=self.store(plan.relay_store or "projector"),
-                               bootstrap=self.settings.bootstrap_servers,
+                               bootstrap=self.settings.kafka(plan.name),
                                group=self.group(plan.name), topics=plan.topics,
                                handler=plan.handler, wants=plan.wants,
                                batch_handler=plan.batch_handler, name=plan.name,
@@ -199,24 +215,27 @@ class Orderflow:
 
     def relay(self, store: str) -> OutboxRelay:
         from adapters.relay import OutboxRelay
-        return OutboxRelay(self.store(store), self.settings.bootstrap_servers,
-                           name=f"{store}-relay")
+        return OutboxRelay(self.store(store), self.settings.kafka(store),  # runs as the
+                           name=f"{store}-relay")  # service whose store it publishes
 
     def topic(self, base: str) -> str:
         return topic_name(self.settings.topic_prefix, base)
 
-    def broker(self, port: int | None = None, nodes: int | None = None) -> LocalBroker:
-        """The local cluster; by default as many nodes as KAFKA_BOOTSTRAP_SERVERS names."""
+    def broker(self, port: int | None = None, nodes: int | None = None,
+               secure: bool | None = None) -> LocalBroker:
+        """The local cluster; by default as many nodes as KAFKA_BOOTSTRAP_SERVERS names,
+        secured when the settings say SASL (adapters/credentials.py)."""
         from adapters.kafka.broker import LocalBroker
         return LocalBroker(cache_dir=self.settings.cache_dir,
                            port=port or self.settings.first_broker_port,
-                           nodes=nodes or len(self.settings.bootstrap_servers.split(",")))
+                           nodes=nodes or len(self.settings.bootstrap_servers.split(",")),
+                           secure=self.settings.kafka_security.sasl if secure is None else secure)
 
     def ensure_broker(self) -> tuple[str, bool]:
         """A broker that answers: the configured one, or the local one started now.
         Returns (address, started_here)."""
         from adapters.kafka import admin
-        if admin.probe(self.settings.bootstrap_servers.split(",")[0]) is admin.PortState.KAFKA:
+        if admin.probe(self.settings.kafka(ADMIN)) is admin.PortState.KAFKA:
             return self.settings.bootstrap_servers, False
         status, started = self.broker().start()
         return status.address, started
@@ -224,17 +243,17 @@ class Orderflow:
     def wait_for_groups(self, services: list[str], timeout: float = 60.0) -> None:
         """Block until every service's consumer group has joined (stable, with members)."""
         from adapters.kafka import admin
-        admin.wait_stable(self.settings.bootstrap_servers,
+        admin.wait_stable(self.settings.kafka(ADMIN),
                           [self.group(s) for s in services], timeout)
 
     def require_broker(self) -> None:
         from adapters.kafka import admin
-        admin.require_broker(self.settings.bootstrap_servers)
+        admin.require_broker(self.settings.kafka())
 
     def create_topics(self) -> TopicReport:
         from adapters.kafka import admin
         self.require_broker()
-        return admin.create_topics(self.settings.bootstrap_servers,
+        return admin.create_topics(self.settings.kafka(ADMIN),
                                    topic_specs(self.settings.topic_prefix))
 
     def schema(self, store: str) -> str | None:
@@ -248,9 +267,17 @@ class Orderflow:
         return self._engines[store]
 
     def upgrade(self) -> dict[str, str]:
-        from adapters.sql import migrate
-        from adapters.sql.engine import STORES
+        from adapters.sql import migrate, roles
+        from adapters.sql.engine import STORES, schema_name
+        if self.settings.per_service_roles:  # a service role may not migrate: it checks
+            return {s: roles.checked_as_service(self.engine(s), s, schema_name(self.settings, s))
+                    for s in STORES}
         return {s: migrate.upgrade(self.engine(s), s, self.schema(s)) for s in STORES}
+
+    def provision_roles(self, admin_url: str) -> Provisioned:
+        """Migrate as the administrator, then give each store a login role of its own."""
+        from adapters.sql import roles
+        return roles.provision(self.settings, admin_url)
 
     def prune(self) -> dict[str, Pruned]:
         """Prune every store now; all are checked first, so a refusal deletes nothing."""
@@ -293,13 +320,13 @@ class Orderflow:
     def run_tutorial(self, listen_status: str, timeout: float) -> Iterator[str]:
         from adapters.kafka import tutorial
         self.require_broker()
-        return tutorial.run_tutorial(self.settings.bootstrap_servers, self.topic("orders"),
+        return tutorial.run_tutorial(self.settings.kafka(), self.topic("orders"),
                                      listen_status, timeout)
 
     def listen(self, listen_status: str, from_beginning: bool, timeout: float) -> Iterator[str]:
         from adapters.kafka import tutorial
         self.require_broker()
-        return tutorial.listen(self.settings.bootstrap_servers, self.topic("orders"),
+        return tutorial.listen(self.settings.kafka(), self.topic("orders"),
                                listen_status, from_beginning=from_beginning,
                                idle_timeout=timeout)
 
@@ -309,7 +336,7 @@ class Orderflow:
         from adapters.kafka.topics import topic_specs
         self.require_broker()
         topics = [spec.name for spec in topic_specs(self.settings.topic_prefix)]
-        return tail(self.settings.bootstrap_servers, topics, self.settings.topic_prefix,
+        return tail(self.settings.kafka(), topics, self.settings.topic_prefix,
                     from_beginning=from_beginning, idle_timeout=timeout)
 
     def close(self) -> None:
@@ -323,9 +350,34 @@ class Orderflow:
         from adapters.kafka.offsets import Offsets
         from adapters.sql.tracking import read_group_positions
         from services.lag import Lag
-        return Lag(Offsets(self.settings.bootstrap_servers), self.group,
+        return Lag(Offsets(self.settings.kafka()), self.group,
                    lambda service: self.plan(service).topics,
                    lambda service: read_group_positions(self.store(service), self.group(service)))
+
+    def kafka_access(self, service: str) -> Access:
+        """What a service's process does on Kafka: its consumer reads its subscriptions in
+        its group; its relay writes what its message table publishes."""
+        from adapters.kafka.acl import Access
+        if service == "projector":  # it publishes nothing but its dead letters
+            return Access(reads=self.projector().topics, group=self.group(service))
+        table, prefix = self.messages(service), self.settings.topic_prefix
+        return Access(table.topics(prefix), table.published_topics(prefix), self.group(service))
+
+    def acl_plan(self) -> Plan:
+        """Every principal's Kafka ACLs for the services deployed (adapters/kafka/acl.py); a
+        known service not deployed gets none."""
+        from adapters.kafka import acl
+        deployed = self.deployed()
+        return acl.plan({s: self.kafka_access(s) if s in deployed else None
+                         for s in KNOWN_SERVICES}, self.settings.topic_prefix)
+
+    def apply_acls(self) -> Applied:
+        """Make the broker's ACLs match `acl_plan`: idempotent, stale ones removed."""
+        from adapters.credentials import ADMIN
+        from adapters.kafka import acl, admin
+        self.require_broker()
+        return acl.apply(admin.admin_client(self.settings.kafka(ADMIN)), self.acl_plan(),
+                         self.settings.topic_prefix)
 
 
 class _Service(Protocol):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from adapters.codec import Envelope
 from domain.commands import CheckFraud
-from domain.fraud import Screening, evolve_screening, screen
+from domain.fraud import FraudCleared, FraudRejected, Screening, evolve_screening, screen
 from domain.inventory_events import StockReserved
 from domain.streams import screening_stream
 from services.port import MessageTable, UnitOfWork, Units, decide, facts_of
@@ -26,7 +26,8 @@ class Fraud:
         return MessageTable(
             choreography={StockReserved: self.screen_reserved},
             orchestration={CheckFraud: self.check_fraud},
-            per_order=(screening_stream,))
+            per_order=(screening_stream,),
+            publishes=(FraudCleared, FraudRejected))
 
     def screen_reserved(self, msg: Envelope, uow: UnitOfWork) -> None:
         """Screen the reserved order's total: FraudCleared | FraudRejected."""

@@ -13,6 +13,7 @@ from domain.commands import ReleaseStock, ReserveStock
 from domain.fraud import FraudRejected
 from domain.ids import validate_sku
 from domain.inventory import Line, Reservation, evolve_reservation, release, reserve
+from domain.inventory_events import StockAdded, StockRejected, StockReleased, StockReserved
 from domain.order_events import OrderExpired, OrderPlaced
 from domain.payment_events import PaymentDeclined
 from domain.shipping import ShipmentRejected
@@ -38,7 +39,8 @@ class Inventory:
             orchestration={ReserveStock: self.reserve_stock,
                            ReleaseStock: self.release_stock},
             undo=frozenset({self.release_stock}),
-            per_order=(reservation_stream,))
+            per_order=(reservation_stream,),
+            publishes=(StockReserved, StockRejected, StockReleased, StockAdded))
 
     def reserve_placed(self, msg: Envelope, uow: UnitOfWork) -> None:
         """Reserve every line: StockReserved | StockRejected; the order's facts travel on."""

@@ -23,6 +23,7 @@ from functools import partial
 from typing import get_args
 
 from adapters.codec import Envelope
+from domain.commands import CheckFraud, SagaCommand
 from domain.errors import OrderflowError, Unhandleable
 from domain.fraud import FraudCleared, FraudRejected
 from domain.order_events import OrderPlaced
@@ -38,7 +39,7 @@ from domain.saga import (
     retry_now,
     start_saga,
 )
-from domain.saga_events import SagaState, Step, forward_steps
+from domain.saga_events import SagaProgressed, SagaState, Step, forward_steps
 from domain.streams import saga_stream
 from services.port import ORCHESTRATION, Handler, MessageTable, UnitOfWork, Units
 
@@ -58,11 +59,14 @@ class Orchestrator:
         self.steps = forward_steps(steps)
 
     def messages(self) -> MessageTable:
-        unused = set() if Step.CHECK_FRAUD in self.steps else {FraudCleared, FraudRejected}
+        unused = set() if Step.CHECK_FRAUD in self.steps else {FraudCleared, FraudRejected,
+                                                               CheckFraud}
         replies: dict[type, Handler] = {reply: self.advance for reply in get_args(Reply)
                                         if reply not in unused}
+        commands = tuple(c for c in get_args(SagaCommand) if c not in unused)
         return MessageTable(orchestration={OrderPlaced: self.start, **replies},
-                            per_order=(saga_stream,), timers=(self.tick_due,))
+                            per_order=(saga_stream,), timers=(self.tick_due,),
+                            publishes=(*commands, SagaProgressed))
 
     def start(self, msg: Envelope, uow: UnitOfWork) -> None:
         """Start the saga: ReserveStock (OrderPlaced seen twice: it already runs)."""

@@ -21,7 +21,7 @@ from domain.errors import OrderflowError, Unhandleable
 from domain.fraud import FraudRejected
 from domain.inventory_events import StockRejected
 from domain.order import Order, confirm, evolve, expire, reject
-from domain.order_events import OrderPlaced
+from domain.order_events import OrderConfirmed, OrderExpired, OrderPlaced, OrderRejected
 from domain.order_placement import place_order
 from domain.payment_events import PaymentDeclined
 from domain.shipping import ShipmentRejected, ShipmentScheduled
@@ -66,7 +66,8 @@ class Orders:
             orchestration={ConfirmOrder: self.confirm,
                            RejectOrder: self.reject},
             per_order=(order_stream,),
-            timers=(self.expire_due,))
+            timers=(self.expire_due,),
+            publishes=(OrderPlaced, OrderConfirmed, OrderRejected, OrderExpired))
 
     def confirm(self, msg: Envelope, uow: UnitOfWork) -> None:
         """OrderConfirmed; its deadline goes."""

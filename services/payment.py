@@ -17,6 +17,13 @@ from domain.inventory_events import StockReserved
 from domain.order_events import OrderExpired
 from domain.payment import Payment as Payment_
 from domain.payment import authorize, cancel, evolve_payment
+from domain.payment_events import (
+    CreditLimitSet,
+    PaymentAuthorized,
+    PaymentCancelled,
+    PaymentDeclined,
+    PaymentVoided,
+)
 from domain.shipping import ShipmentRejected
 from domain.streams import credit_stream, payment_stream
 from services.port import MessageTable, UnitOfWork, Units, decide, facts_of
@@ -37,7 +44,9 @@ class Payment:
             orchestration={AuthorizePayment: self.authorize_payment,
                            VoidPayment: self.void_payment},
             undo=frozenset({self.void_payment}),
-            per_order=(payment_stream,))
+            per_order=(payment_stream,),
+            publishes=(PaymentAuthorized, PaymentDeclined, PaymentVoided, PaymentCancelled,
+                       CreditLimitSet))
 
     def authorize_reserved(self, msg: Envelope, uow: UnitOfWork) -> None:
         """Authorise the order total (stock reserved, and cleared where fraud screens):

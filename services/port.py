@@ -4,7 +4,11 @@ A service declares ONE `MessageTable`: per flow, the message type it acts on →
 handler that acts. Everything else derives from it — the runtime's dispatch, the
 interest filter (a message with no row costs one dict lookup and is skipped), the
 topics the service subscribes to (each row's type is registered on one topic), and the
-`orderflow run SERVICE --describe` text. Nothing says it twice.
+`orderflow run SERVICE --describe` text. Nothing says it twice. Next to the rows, the
+table says what the service `publishes`: every message type its outbox can hold (what
+its handlers, timers and CLI commands append or send), so the topics its relay writes
+derive from it too; with the subscriptions they are the service's Kafka ACLs
+(adapters/kafka/acl.py), and a spec fails when a handler writes a type not declared.
 
 A handler gets the message and a `UnitOfWork`: load a stream's state, append events,
 send commands, set or clear a deadline. It never sees a SQLAlchemy connection, a Kafka
@@ -100,6 +104,9 @@ class MessageTable:
     purpose). `per_order`: the streams the service keeps per order, all loaded for a
     whole consumer batch in one query. `timers`: what the service does when time
     passes; each call does the work due now and returns how much it did.
+    `publishes`: the message types its outbox can hold, in every flow (a topic is
+    authorised whole, whichever flow's message is on it); dead letters and their
+    notices are the consumer runtime's, not the table's.
     """
 
     choreography: Mapping[type, Handler] = field(default_factory=dict)
@@ -107,6 +114,7 @@ class MessageTable:
     undo: frozenset[Handler] = frozenset()
     per_order: tuple[Callable[[str], StreamId], ...] = ()
     timers: tuple[Callable[[], int], ...] = ()
+    publishes: tuple[type, ...] = ()
 
     def handler_for(self, envelope: Envelope) -> Handler | None:
         """The row for this message, or None: the service ignores it."""
@@ -126,6 +134,17 @@ class MessageTable:
         """The topics the service subscribes to: where its rows' messages are published."""
         found = {BY_CLASS[cls].topic for cls in [*self.choreography, *self.orchestration]}
         return sorted(prefix + topic for topic in found if topic is not None)
+
+    def published_topics(self, prefix: str) -> list[str]:
+        """The topics the service's relay writes: where its publications are registered."""
+        return sorted({prefix + topic for topic in self.published().values()})
+
+    def published(self) -> dict[type, str]:
+        """Each declared publication → its base topic; one kept in the store only (no
+        topic) is refused, as declaring it would promise what the relay never does."""
+        unpublished = [cls.__name__ for cls in self.publishes if BY_CLASS[cls].topic is None]
+        assert not unpublished, f"{', '.join(unpublished)}: stored only, never published"
+        return {cls: str(BY_CLASS[cls].topic) for cls in self.publishes}
 
     def rows(self) -> list[tuple[str, type, Handler]]:
         """(flow, message type, handler), in declaration order."""

@@ -12,7 +12,15 @@ from adapters.codec import Envelope
 from domain.commands import CancelShipment, ScheduleShipment
 from domain.order_events import OrderExpired
 from domain.payment_events import PaymentAuthorized
-from domain.shipping import Shipment, cancel, evolve_shipment, schedule
+from domain.shipping import (
+    Shipment,
+    ShipmentCancelled,
+    ShipmentRejected,
+    ShipmentScheduled,
+    cancel,
+    evolve_shipment,
+    schedule,
+)
 from domain.streams import shipment_stream
 from services.port import MessageTable, UnitOfWork, decide, facts_of
 
@@ -28,7 +36,8 @@ class Shipping:
             orchestration={ScheduleShipment: self.schedule_shipment,
                            CancelShipment: self.cancel_shipment},
             undo=frozenset({self.cancel_shipment}),
-            per_order=(shipment_stream,))
+            per_order=(shipment_stream,),
+            publishes=(ShipmentScheduled, ShipmentRejected, ShipmentCancelled))
 
     def schedule_paid(self, msg: Envelope, uow: UnitOfWork) -> None:
         """Ship to the order's country: ShipmentScheduled | ShipmentRejected (not served)."""

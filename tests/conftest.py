@@ -13,7 +13,7 @@ import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,10 +96,13 @@ def make_env(tmp_path: Path, prefix: str, request: pytest.FixtureRequest) -> Ite
     schemas: list[tuple[str, str]] = []
     brokers: set[str] = set()
 
-    def make(store: str = "sqlite", bootstrap: str | None = None) -> Env:
+    def make(store: str = "sqlite", bootstrap: str | Mapping[str, str] | None = None) -> Env:
+        """`bootstrap`: the broker's address, or a secured cluster's environment."""
         environ = {"ORDERFLOW_DATA_DIR": str(tmp_path / "data"), "ORDERFLOW_TOPIC_PREFIX": prefix,
                    "ORDERFLOW_CACHE_DIR": str(PROJECT_ROOT / ".cache")}
-        if bootstrap is not None:
+        if isinstance(bootstrap, Mapping):
+            environ |= bootstrap
+        elif bootstrap is not None:
             environ["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
             brokers.add(bootstrap)
         if store == "postgresql":

@@ -9,6 +9,10 @@ transaction; `then_*` read back only what the last `when` wrote, so a spec that
 compares them with lists also says "and nothing else". The clock is fixed (`T0`) and
 moves only when a spec moves it, so every deadline is exact.
 
+Every outbox row a `when` writes must be of a type the table declares it `publishes`:
+the service's Kafka ACLs are derived from that declaration, so a handler that starts
+writing something new fails its spec before it fails, unauthorised, on a secure broker.
+
 `covers(flow, type)` names the message-table row a spec exercises; the spec fails unless
 it did apply such a message. `uncovered(table, namespace)` lists the rows no spec of a
 module covers: each spec module asserts it is empty, so a row added to a table without
@@ -199,6 +203,15 @@ class Spec(Generic[Service]):
             yield
         finally:
             self._until = self._marks()
+        self._check_published()
+
+    def _check_published(self) -> None:
+        """Fail the spec on an outbox row whose type the table does not declare."""
+        declared = set(self.table.publishes)
+        stray = [f"{envelope.type} on {topic}" for topic, envelope in self._new_outbox()
+                 if type(envelope.body) not in declared]
+        assert not stray, (f"{type(self.service).__name__} wrote {', '.join(stray)}, which"
+                           " its message table does not declare in `publishes`")
 
     def _marks(self) -> tuple[int, int]:
         with self.engine.connect() as connection:

@@ -46,7 +46,7 @@ class CliResult:
 def user_environ(environ: dict[str, str]) -> dict[str, str]:
     """This process's environment without its own orderflow settings, plus `environ`."""
     inherited = {k: v for k, v in os.environ.items()
-                 if not k.startswith(("ORDERFLOW_", "KAFKA_BOOTSTRAP"))}
+                 if not k.startswith(("ORDERFLOW_", "KAFKA_"))}
     return {**inherited, **environ}
 
 

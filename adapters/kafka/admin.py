@@ -6,14 +6,23 @@ import enum
 import logging
 import socket
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from confluent_kafka import Consumer, ConsumerGroupState, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin._scram import (  # the stubs export them from here only
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialAlteration,
+    UserScramCredentialUpsertion,
+)
 from confluent_kafka.cimpl import NewTopic  # the stubs export it from here only
 
+from adapters.credentials import Kafka, KafkaConnection, connection
 from adapters.kafka.client import base_config
-from adapters.kafka.errors import BrokerError, KafkaClientError
+from adapters.kafka.errors import AuthenticationFailed, BrokerError, KafkaClientError
 from adapters.kafka.topics import TopicSpec
 
 logger = logging.getLogger(__name__)
@@ -25,35 +34,78 @@ class PortState(enum.Enum):
     OTHER = "other"
 
 
-def admin_client(bootstrap: str) -> AdminClient:
+def admin_client(bootstrap: Kafka) -> AdminClient:
     """An AdminClient as quiet as the others (client.base_config)."""
     return AdminClient(base_config(bootstrap))
 
 
-def probe(address: str, timeout: float = 3.0) -> PortState:
-    """FREE if nothing listens, KAFKA if a metadata request succeeds, else OTHER."""
-    host, port = address.rsplit(":", 1)
+def probe(address: Kafka, timeout: float = 3.0) -> PortState:
+    """FREE if nothing listens at the first address, KAFKA if a metadata request succeeds
+    (with the connection's credentials), else OTHER."""
+    kafka = connection(address)
+    first = kafka.at(kafka.bootstrap.split(",")[0])
+    host, port = first.bootstrap.rsplit(":", 1)
     try:
         with socket.create_connection((host, int(port)), timeout=min(timeout, 1.0)):
             pass
     except OSError:
         return PortState.FREE
     try:
-        admin_client(address).list_topics(timeout=timeout)
+        admin_client(first).list_topics(timeout=timeout)
     except KafkaException:
         return PortState.OTHER
     return PortState.KAFKA
 
 
-def require_broker(bootstrap: str, timeout: float = 5.0) -> None:
-    """Fail with one line when no broker answers (instead of hanging in a client)."""
-    first = bootstrap.split(",")[0]
-    if probe(first, timeout) is not PortState.KAFKA:
-        raise BrokerError(f"no Kafka broker answers at {bootstrap}; start one with"
+def require_broker(bootstrap: Kafka, timeout: float = 5.0) -> None:
+    """Fail with one line when no broker answers, or refuses who we are (instead of
+    hanging in a client): no listener, wrong password, or a secured listener spoken to
+    without security."""
+    kafka = connection(bootstrap)
+    if probe(kafka.bootstrap, timeout) is PortState.FREE:
+        raise BrokerError(f"no Kafka broker answers at {kafka.bootstrap}; start one with"
                           " `orderflow broker start` or set KAFKA_BOOTSTRAP_SERVERS")
+    seen: list[KafkaError] = []  # librdkafka reports a refused login here, not in the call
+    config: dict[str, Any] = {**base_config(kafka), "error_cb": seen.append}
+    client = AdminClient(config)
+    try:
+        client.list_topics(timeout=timeout)
+    except KafkaException as exc:
+        client.poll(0.5)  # serves the error callbacks that are due
+        login = [e for e in seen if e.code() == KafkaError._AUTHENTICATION]
+        raise _refused(kafka, (login or [exc.args[0]])[0]) from exc
 
 
-def broker_count(bootstrap: str, timeout: float = 5.0) -> int:
+def _refused(kafka: KafkaConnection, error: KafkaError) -> BrokerError:
+    protocol = kafka.security.get("security.protocol", "PLAINTEXT")
+    if error.code() == KafkaError._AUTHENTICATION:
+        return AuthenticationFailed(f"Kafka at {kafka.bootstrap} refused principal"
+                                    f" {kafka.principal!r}: {error.str()}")
+    return BrokerError(f"Kafka at {kafka.bootstrap} did not answer a {protocol} client"
+                       f" ({error.str()}); a secured cluster needs KAFKA_SECURITY_PROTOCOL"
+                       " and credentials (see the README's Security)")
+
+
+def upsert_scram_users(admin: Kafka, mechanism: str, passwords: Mapping[str, str],
+                       timeout: float = 30.0) -> None:
+    """Give each user this SCRAM password (creating the user if new): idempotent."""
+    kind = ScramMechanism.SCRAM_SHA_512 if mechanism == "SCRAM-SHA-512" \
+        else ScramMechanism.SCRAM_SHA_256
+    info = ScramCredentialInfo(kind, 8192)
+    upserts: list[UserScramCredentialAlteration] = [
+        UserScramCredentialUpsertion(user, info, password.encode())
+        for user, password in passwords.items()]
+    client = admin_client(admin)  # kept until every answer is in: its end cancels them
+    futures = client.alter_user_scram_credentials(upserts, request_timeout=timeout)
+    for user, future in futures.items():
+        try:
+            future.result()
+        except KafkaException as exc:
+            raise KafkaClientError(f"setting the SCRAM credential of {user}",
+                                   exc.args[0]) from exc
+
+
+def broker_count(bootstrap: Kafka, timeout: float = 5.0) -> int:
     """How many brokers the cluster's metadata lists (0 when none answers)."""
     try:
         return len(admin_client(bootstrap).list_topics(timeout=timeout).brokers)
@@ -61,7 +113,7 @@ def broker_count(bootstrap: str, timeout: float = 5.0) -> int:
         return 0
 
 
-def under_replicated(bootstrap: str, timeout: float = 5.0) -> int:
+def under_replicated(bootstrap: Kafka, timeout: float = 5.0) -> int:
     """Partitions with a replica out of sync: a rolling restart waits for 0 between nodes."""
     topics = admin_client(bootstrap).list_topics(timeout=timeout).topics.values()
     return sum(1 for t in topics for p in t.partitions.values()
@@ -82,7 +134,7 @@ class TopicReport:
     existing: list[str]
 
 
-def create_topics(bootstrap: str, specs: list[TopicSpec], timeout: float = 30.0) -> TopicReport:
+def create_topics(bootstrap: Kafka, specs: list[TopicSpec], timeout: float = 30.0) -> TopicReport:
     admin = admin_client(bootstrap)
     metadata = admin.list_topics(timeout=timeout)
     missing = [s for s in specs if s.name not in metadata.topics]
@@ -144,7 +196,7 @@ def _settle(name: str, future: object, created: list[str]) -> None:
     logger.info("created topic %s", name)
 
 
-def wait_stable(bootstrap: str, groups: list[str], timeout: float) -> None:
+def wait_stable(bootstrap: Kafka, groups: list[str], timeout: float) -> None:
     """Poll until each consumer group is Stable with at least one member."""
     admin = admin_client(bootstrap)
     deadline = time.monotonic() + timeout

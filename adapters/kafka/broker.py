@@ -21,6 +21,7 @@ import base64
 import json
 import logging
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -29,13 +30,24 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from adapters.kafka.admin import PortState, broker_count, probe
+from adapters.credentials import (
+    ADMIN,
+    PRINCIPALS,
+    Kafka,
+    KafkaSecurity,
+    read_passwords,
+    write_private,
+)
+from adapters.kafka import tls
+from adapters.kafka.admin import PortState, broker_count, probe, upsert_scram_users
 from adapters.kafka.errors import BrokerError
 from adapters.kafka.jars import KAFKA_VERSION, java_major_version, resolve_jars
 
 logger = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
+MECHANISM = "SCRAM-SHA-512"
+AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
 MAX_NODES = 5  # five JVMs is as many as one laptop runs well
 _LOG4J = """status = warn
 appender.file.type = File
@@ -128,6 +140,38 @@ class Layout:
         }
 
 
+def secure_properties(layout: Layout, node: int, files: tls.TlsFiles,
+                      admin_password: str) -> dict[str, str]:
+    """What `--secure` changes in a node's properties. Clients: SASL_SSL with
+    SCRAM-SHA-512 (the nodes talk to each other there too, as `admin`). Controllers: TLS
+    with client certificates, the node certificate's CN=admin being the principal (KRaft
+    controllers do not take SCRAM). Authorization: StandardAuthorizer, nothing allowed
+    without an ACL, `admin` the only super user."""
+    port, controller = layout.broker_port(node), layout.controller_port(node)
+    jaas = ("org.apache.kafka.common.security.scram.ScramLoginModule required"
+            f' username="{ADMIN}" password="{admin_password}";')
+    return {
+        "listeners": f"SASL_SSL://{HOST}:{port},CONTROLLER://{HOST}:{controller}",
+        "advertised.listeners": f"SASL_SSL://{HOST}:{port}",
+        "inter.broker.listener.name": "SASL_SSL",
+        "listener.security.protocol.map": "SASL_SSL:SASL_SSL,CONTROLLER:SSL",
+        "sasl.enabled.mechanisms": MECHANISM,
+        "sasl.mechanism.inter.broker.protocol": MECHANISM,
+        f"listener.name.sasl_ssl.{MECHANISM.lower()}.sasl.jaas.config": jaas,
+        "ssl.keystore.type": "PKCS12",
+        "ssl.keystore.location": str(files.keystore),
+        "ssl.keystore.password": files.password(),
+        "ssl.key.password": files.password(),
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(files.ca),
+        "listener.name.controller.ssl.client.auth": "required",
+        "ssl.principal.mapping.rules": "RULE:^CN=([^,]+)$/$1/,DEFAULT",
+        "authorizer.class.name": AUTHORIZER,
+        "super.users": f"User:{ADMIN}",
+        "allow.everyone.if.no.acl.found": "false",
+    }
+
+
 @dataclass(frozen=True)
 class NodeStatus:
     node_id: int
@@ -200,21 +244,25 @@ class LocalNode:
                     " program; choose another with --port (node N listens on port+2(N-1),"
                     " its controller on the port after)")
 
-    def write_config(self) -> Path:
+    def write_config(self, extra: dict[str, str]) -> Path:
+        """server.properties, 0600: a secure node's holds its passwords."""
         for sub in ("data", "logs"):
             (self.home / sub).mkdir(parents=True, exist_ok=True)
         config = self.home / "server.properties"
-        settings = self.layout.properties(self.node_id, self.home / "data")
-        config.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
+        settings = self.layout.properties(self.node_id, self.home / "data") | extra
+        write_private(config, "".join(f"{k}={v}\n" for k, v in settings.items()))
         (self.home / "log4j2.properties").write_text(_LOG4J.format(log=self.log_file))
         return config
 
-    def format_storage(self, java: str, libs: Path, config: Path, cluster_id: str) -> None:
+    def format_storage(self, java: str, libs: Path, config: Path, cluster_id: str,
+                       scram: list[str]) -> None:
+        """Format once (data survives stop/start); `scram`: the `--add-scram` arguments
+        that put the admin's credential into the metadata before any node runs."""
         if (self.home / "data" / "meta.properties").exists():
-            return  # formatted on first start; data survives stop/start
+            return
         # `--cluster-id=ID`: an id may start with '-', which as its own argument is a flag
         command = [java, *self._jvm_flags(), "-cp", f"{libs}/*", "kafka.tools.StorageTool",
-                   "format", f"--cluster-id={cluster_id}", "--config", str(config)]
+                   "format", f"--cluster-id={cluster_id}", "--config", str(config), *scram]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise BrokerError(f"formatting storage of node {self.node_id} failed:"
@@ -272,12 +320,13 @@ class LocalBroker:
     """The local cluster of `nodes` nodes (one by default), as one thing to start,
     stop and ask about."""
 
-    def __init__(self, *, cache_dir: Path, port: int, nodes: int = 1,
+    def __init__(self, *, cache_dir: Path, port: int, nodes: int = 1, secure: bool = False,
                  home: Path | None = None) -> None:
         self.layout = Layout(port, nodes)
         self.cache_dir = cache_dir
         self.port = port
-        suffix = "" if nodes == 1 else f"-{nodes}nodes"
+        self.secure = secure
+        suffix = ("" if nodes == 1 else f"-{nodes}nodes") + ("-secure" if secure else "")
         self.home = home or cache_dir / "broker" / f"{port}{suffix}"
         self.nodes = [LocalNode(self.home if nodes == 1 else self.home / f"node-{n}", n,
                                 self.layout) for n in self.layout.ids]
@@ -290,6 +339,38 @@ class LocalBroker:
     def log_file(self) -> Path:
         return self.nodes[0].log_file
 
+    @property
+    def credentials(self) -> Path:
+        """principal → password (JSON, 0600) of a secure cluster, generated on first start."""
+        return self.home / "credentials.json"
+
+    @property
+    def tls(self) -> tls.TlsFiles:
+        return tls.ensure(self.home / "tls")
+
+    def security(self) -> KafkaSecurity:
+        """How clients reach this cluster (nothing to say for a plaintext one)."""
+        if not self.secure:
+            return KafkaSecurity()
+        return KafkaSecurity(protocol="SASL_SSL", mechanism=MECHANISM,
+                             ca_location=self.tls.ca, credentials=self.credentials,
+                             passwords=self._passwords())
+
+    def environment(self) -> dict[str, str]:
+        """The environment that points orderflow at this cluster (no password in it)."""
+        found = {"KAFKA_BOOTSTRAP_SERVERS": self.address}
+        if self.secure:
+            found |= {"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_MECHANISM": MECHANISM,
+                      "KAFKA_SSL_CA_LOCATION": str(self.tls.ca),
+                      "ORDERFLOW_KAFKA_CREDENTIALS": str(self.credentials)}
+        return found
+
+    def admin(self, address: str | None = None) -> Kafka:
+        """The admin's connection, to the cluster or to one node."""
+        if not self.secure:
+            return address or self.address
+        return self.security().connect(address or self.address, ADMIN)
+
     def node(self, node_id: int) -> LocalNode:
         return self.nodes[node_id - 1]
 
@@ -300,8 +381,9 @@ class LocalBroker:
             state = "running" if len(running) == len(nodes) else "degraded"
             return BrokerStatus(state, self.address, KAFKA_VERSION, running[0].pid,
                                 self.log_file, nodes)
-        state = "foreign" if probe(self.nodes[0].address, timeout=3.0) is PortState.KAFKA \
-            else "stopped"
+        answer = probe(self.admin(self.nodes[0].address), timeout=3.0) \
+            if not self.secure or self.credentials.exists() else probe(self.nodes[0].address)
+        state = "foreign" if answer is PortState.KAFKA else "stopped"
         return BrokerStatus(state, self.address, None, None, self.log_file, nodes)
 
     def active_controller(self) -> int | None:
@@ -321,12 +403,36 @@ class LocalBroker:
         java = _find_java()
         libs = resolve_jars(self.cache_dir)
         cluster_id = self._cluster_id()
-        configs = [node.write_config() for node in missing]
+        configs = [node.write_config(self._extra(node.node_id)) for node in missing]
         for node, config in zip(missing, configs, strict=True):
-            node.format_storage(java, libs, config, cluster_id)
+            node.format_storage(java, libs, config, cluster_id, self._scram())
         spawned = [(n, n.spawn(java, libs, c)) for n, c in zip(missing, configs, strict=True)]
-        self._wait_ready(spawned, timeout)
+        try:
+            self._wait_ready(spawned, timeout)
+            if self.secure:  # idempotent: every principal's password as the file says
+                upsert_scram_users(self.admin(), MECHANISM,
+                                   {p: self._passwords()[p] for p in PRINCIPALS})
+        except BaseException:
+            self._abandon(spawned)  # never leave a half-started cluster behind
+            raise
         return self.status(), True
+
+    def _extra(self, node: int) -> dict[str, str]:
+        if not self.secure:
+            return {}
+        return secure_properties(self.layout, node, self.tls, self._passwords()[ADMIN])
+
+    def _scram(self) -> list[str]:
+        if not self.secure:
+            return []
+        return ["--add-scram", f"{MECHANISM}=[name={ADMIN},password={self._passwords()[ADMIN]}]"]
+
+    def _passwords(self) -> dict[str, str]:
+        """Every principal's password, generated into the 0600 file on first use."""
+        if not self.credentials.exists():
+            generated = {p: secrets.token_urlsafe(24) for p in (ADMIN, *PRINCIPALS)}
+            write_private(self.credentials, json.dumps(generated, indent=2) + "\n")
+        return read_passwords(self.credentials)
 
     def stop(self, timeout: float = 30.0) -> str:
         """SIGTERM every node at once, wait, SIGKILL what is left; data is kept."""
@@ -357,20 +463,19 @@ class LocalBroker:
         while time.monotonic() < deadline:
             for node, process in spawned:
                 if process.poll() is not None:
-                    self._abandon(spawned)
                     raise BrokerError(f"node {node.node_id} exited during start (code"
                                       f" {process.returncode}); see {node.home / 'logs'}")
             if self._ready():
                 return
             time.sleep(0.2)
-        self._abandon(spawned)  # never leave a half-started cluster behind
         raise BrokerError(f"the broker did not become ready within {timeout:.0f}s;"
                           f" see {self.log_file}")
 
     def _ready(self) -> bool:
-        if not all(probe(n.address, timeout=2.0) is PortState.KAFKA for n in self.nodes):
+        if not all(probe(self.admin(n.address), timeout=2.0) is PortState.KAFKA
+                   for n in self.nodes):
             return False
-        return self.layout.nodes == 1 or broker_count(self.address) == self.layout.nodes
+        return self.layout.nodes == 1 or broker_count(self.admin()) == self.layout.nodes
 
     @staticmethod
     def _abandon(spawned: list[tuple[LocalNode, subprocess.Popen[bytes]]]) -> None:
@@ -395,18 +500,26 @@ def _find_java() -> str:
 
 def _is_our_broker(pid: int) -> bool:
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-    zombie = stat.rsplit(")", 1)[-1].split()[0] == "Z"
-    return not zombie and b"kafka.Kafka" in cmdline
+    return not _ended(pid) and b"kafka.Kafka" in cmdline
+
+
+def _ended(pid: int) -> bool:
+    """Gone, or a zombie: its sockets are closed. (Not "its cmdline is empty": a process
+    that is exiting loses its memory, and its cmdline, before it closes its files.)"""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X")
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _is_our_broker(pid):
+        if _ended(pid):
             return True
         time.sleep(0.1)
     return False

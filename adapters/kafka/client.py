@@ -30,6 +30,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from adapters.credentials import Kafka, connection
 from adapters.kafka.errors import QueueFull
 
 # librdkafka reports every message within this. It is long on purpose: a record whose
@@ -44,12 +45,15 @@ PRODUCE_WAIT = 0.1
 OnDelivery = Callable[[KafkaError | None, Message], None]
 
 
-def base_config(bootstrap: str) -> dict[str, Any]:
-    """librdkafka prints connection errors itself; route them to our logger instead."""
-    return {"bootstrap.servers": bootstrap, "logger": logging.getLogger("librdkafka")}
+def base_config(bootstrap: Kafka) -> dict[str, Any]:
+    """Where the cluster is and how this principal authenticates (adapters/credentials.py);
+    librdkafka prints connection errors itself: route them to our logger instead."""
+    kafka = connection(bootstrap)
+    return {"bootstrap.servers": kafka.bootstrap, **kafka.security,
+            "logger": logging.getLogger("librdkafka")}
 
 
-def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
+def producer_config(bootstrap: Kafka, **overrides: Any) -> dict[str, Any]:
     return {**base_config(bootstrap), "enable.idempotence": True, "acks": "all",
             "linger.ms": 2, "batch.num.messages": 10000, "queue.buffering.max.ms": 2,
             "message.timeout.ms": DELIVERY_TIMEOUT_MS,
@@ -57,7 +61,7 @@ def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
             **overrides}
 
 
-def consumer_config(bootstrap: str, group: str, **overrides: Any) -> dict[str, Any]:
+def consumer_config(bootstrap: Kafka, group: str, **overrides: Any) -> dict[str, Any]:
     """A member of a service's group; its positions live in the database."""
     return {**base_config(bootstrap), "group.id": group,
             "enable.auto.commit": False, "enable.auto.offset.store": False,
@@ -66,7 +70,7 @@ def consumer_config(bootstrap: str, group: str, **overrides: Any) -> dict[str, A
             **overrides}
 
 
-def reader_config(bootstrap: str, who: str, **overrides: Any) -> dict[str, Any]:
+def reader_config(bootstrap: Kafka, who: str, **overrides: Any) -> dict[str, Any]:
     """An observer that assigns partitions itself: a throwaway group, nothing committed."""
     return {**base_config(bootstrap), "enable.auto.commit": False,
             "group.id": f"orderflow-{who}-{uuid.uuid4()}", **overrides}

@@ -26,6 +26,7 @@ from confluent_kafka import Consumer
 from sqlalchemy import Engine
 
 from adapters import metrics
+from adapters.credentials import Kafka
 from adapters.kafka.client import consumer_config
 from adapters.kafka.source import REJOIN_DEADLINE, ClientFactory, PartitionSource
 from adapters.records import Record
@@ -36,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 
 class ConsumerRuntime:
-    def __init__(self, *, engine: Engine, bootstrap: str, group: str, topics: Sequence[str],
+    def __init__(self, *, engine: Engine, bootstrap: Kafka, group: str, topics: Sequence[str],
                  handler: Handler, wants: Interest = everything,
                  batch_handler: BatchHandler | None = None, batch_size: int = 500,
                  name: str = "consumer", client_overrides: dict[str, Any] | None = None,

@@ -27,3 +27,7 @@ class QueueFull(KafkaClientError):
     def __init__(self, topic: str, tries: int, error: BufferError) -> None:
         self.topic = topic
         super().__init__(f"producing to {topic} (queue still full after {tries} tries)", error)
+
+
+class AuthenticationFailed(BrokerError):
+    """The cluster refused this principal's credentials (a wrong password, an unknown user)."""

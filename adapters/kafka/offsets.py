@@ -16,6 +16,7 @@ from typing import Any
 from confluent_kafka import KafkaException, TopicPartition
 from confluent_kafka.admin._listoffsets import OffsetSpec  # the stubs export it from here only
 
+from adapters.credentials import Kafka, connection
 from adapters.kafka.admin import admin_client
 from adapters.kafka.errors import BrokerError
 
@@ -26,8 +27,8 @@ EARLIEST: OffsetSpec = OffsetSpec.earliest()  # type: ignore[no-untyped-call]
 
 
 class Offsets:
-    def __init__(self, bootstrap: str, timeout: float = TIMEOUT) -> None:
-        self.bootstrap, self.timeout = bootstrap, timeout
+    def __init__(self, bootstrap: Kafka, timeout: float = TIMEOUT) -> None:
+        self.bootstrap, self.timeout = connection(bootstrap).bootstrap, timeout
         self.admin = admin_client(bootstrap)
 
     def partitions(self, topics: Collection[str]) -> set[Key]:

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
+from adapters.credentials import Kafka
 from adapters.kafka.admin import watermarks
 from adapters.kafka.client import reader_config
 from adapters.kafka.errors import KafkaClientError
@@ -19,7 +20,7 @@ from adapters.kafka.errors import KafkaClientError
 logger = logging.getLogger(__name__)
 
 
-def assigned_consumer(bootstrap: str, topics: Sequence[str], *, from_beginning: bool,
+def assigned_consumer(bootstrap: Kafka, topics: Sequence[str], *, from_beginning: bool,
                       who: str) -> Consumer:
     """Every partition of `topics`, from its start or from its end (now)."""
     consumer = Consumer(reader_config(bootstrap, who))

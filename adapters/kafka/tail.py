@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from confluent_kafka import Message
 
 from adapters.codec import DecodeError, decode
+from adapters.credentials import Kafka
 from adapters.kafka.reading import assigned_consumer, messages, position
 
 TYPES_KEPT = 100_000  # causes remembered by event id, to name what caused each message
@@ -34,7 +35,7 @@ class Seen:
     error: str | None = None
 
 
-def tail(bootstrap: str, topics: list[str], prefix: str, *, from_beginning: bool,
+def tail(bootstrap: Kafka, topics: list[str], prefix: str, *, from_beginning: bool,
          idle_timeout: float) -> Iterator[Seen]:
     consumer = assigned_consumer(bootstrap, topics, from_beginning=from_beginning, who="tail")
     types: dict[str, str] = {}

@@ -14,6 +14,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer
 
+from adapters.credentials import Kafka
 from adapters.kafka.admin import create_topics
 from adapters.kafka.client import produce, producer_config
 from adapters.kafka.errors import KafkaClientError
@@ -30,7 +31,7 @@ def status_line(key: str, status: str) -> str:
     return f"Order {key} received with status {status}"
 
 
-def run_tutorial(bootstrap: str, topic: str, listen_status: str = "created",
+def run_tutorial(bootstrap: Kafka, topic: str, listen_status: str = "created",
                  timeout: float = 30.0) -> Iterator[str]:
     """Create the topic, produce the tutorial's event, and yield the lines the listener prints."""
     create_topics(bootstrap, [TopicSpec(topic, EVENT_PARTITIONS)])
@@ -48,7 +49,7 @@ def run_tutorial(bootstrap: str, topic: str, listen_status: str = "created",
         consumer.close()
 
 
-def listen(bootstrap: str, topic: str, listen_status: str, *, from_beginning: bool,
+def listen(bootstrap: Kafka, topic: str, listen_status: str, *, from_beginning: bool,
            idle_timeout: float) -> Iterator[str]:
     """Assign now (nothing produced after this returns is missed), then yield one line per
     matching record until `idle_timeout` seconds pass without records."""
@@ -67,7 +68,7 @@ def _listen(consumer: Consumer, listen_status: str, idle_timeout: float) -> Iter
         consumer.close()
 
 
-def _produce_one(bootstrap: str, topic: str, key: str, value: dict[str, Any]) -> tuple[int, int]:
+def _produce_one(bootstrap: Kafka, topic: str, key: str, value: dict[str, Any]) -> tuple[int, int]:
     producer = Producer(producer_config(bootstrap))
     reports: list[KafkaError | Message] = []
     produce(producer, topic=topic, key=key.encode(), value=json.dumps(value).encode(),

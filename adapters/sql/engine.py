@@ -7,6 +7,10 @@ deadlock on a lock upgrade. Reads use `readonly()` connections (plain BEGIN).
 Inside one process, writers of the same file (a service's consumer, relay and timers)
 also queue on a lock of their own before BEGIN IMMEDIATE: waiting in SQLite's busy
 handler means sleeping in steps of up to 100 ms, which is most of a message's latency.
+
+PostgreSQL: a schema per store. With `{service}` in ORDERFLOW_DATABASE_URL each store logs
+in as its own role (adapters/sql/roles.py says what each may do), and libpq reads its
+password from the pgpass file `db upgrade --admin-url` wrote (`credentials_file`).
 """
 
 from __future__ import annotations
@@ -141,10 +145,33 @@ def _sqlite_on_begin(connection: Connection) -> None:
         raise
 
 
+def credentials_file(settings: Settings) -> Path:
+    """Where `db upgrade --admin-url` keeps the service roles' passwords: a pgpass file
+    (0600) that libpq reads itself, so no password is ever part of a URL, a log or a repr."""
+    return settings.data_dir / "pgpass"
+
+
+def admin_engine(settings: Settings, store: str, admin_url: str) -> Engine:
+    """An engine on `store`'s schema logged in as the administrator, who runs the
+    migrations (and so owns the tables) and grants the service roles their rights."""
+    return _pg_engine(admin_url, schema_name(settings, store), passfile=None)
+
+
 def _postgres_engine(settings: Settings, store: str) -> Engine:
-    assert settings.database_url is not None
-    url = make_url(settings.database_url).set(drivername="postgresql+psycopg")
-    schema = schema_name(settings, store)
-    return create_engine(url, pool_pre_ping=True,
+    url = settings.database_url_of(store)
+    assert url is not None
+    passfile = credentials_file(settings) if settings.per_service_roles else None
+    if passfile is not None and not passfile.exists():  # libpq's own lookup (PGPASSFILE…)
+        passfile = None
+    return _pg_engine(url, schema_name(settings, store), passfile)
+
+
+def _pg_engine(url: str, schema: str, passfile: Path | None) -> Engine:
+    """The pgpass file goes in the URL's query, not connect_args: a relay's LISTEN
+    connection is opened from the engine's URL and must find the password too."""
+    parsed = make_url(url).set(drivername="postgresql+psycopg")
+    if passfile is not None:
+        parsed = parsed.update_query_dict({"passfile": str(passfile.resolve())})
+    return create_engine(parsed, pool_pre_ping=True,
                          connect_args={"options": f"-csearch_path={schema}"},
                          execution_options={"schema_translate_map": None})

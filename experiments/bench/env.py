@@ -53,7 +53,7 @@ def child_environ(settings: Settings) -> dict[str, str]:
     """The run's settings as the environment of `orderflow run SERVICE`."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("ORDERFLOW_", "KAFKA_BOOTSTRAP"))}
-    env |= {"KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+    env |= {**settings.kafka_environment(),
             "ORDERFLOW_DATA_DIR": str(settings.data_dir),
             "ORDERFLOW_TOPIC_PREFIX": settings.topic_prefix,
             "ORDERFLOW_CACHE_DIR": str(settings.cache_dir),

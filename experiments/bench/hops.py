@@ -23,6 +23,7 @@ from datetime import datetime
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, Message
 
 from adapters.codec import DecodeError, decode
+from adapters.credentials import Kafka
 from adapters.kafka.reading import assigned_consumer, messages
 from adapters.registry import BY_WIRE
 from domain.commands import ALL_COMMAND_CLASSES
@@ -45,7 +46,7 @@ class Hops:
 class HopProbe:
     """Opened before a phase (at the topics' ends), read after it."""
 
-    def __init__(self, bootstrap: str, topics: Sequence[str]) -> None:
+    def __init__(self, bootstrap: Kafka, topics: Sequence[str]) -> None:
         self.consumer: Consumer = assigned_consumer(bootstrap, topics, from_beginning=False,
                                                     who="bench-hops")
 

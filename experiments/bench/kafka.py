@@ -10,6 +10,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
+from adapters.credentials import Kafka
 from adapters.kafka import admin
 from adapters.kafka.client import produce, producer_config, reader_config
 from adapters.kafka.topics import EVENT_PARTITIONS, TopicSpec
@@ -28,7 +29,7 @@ class KafkaBaseline:
     end_to_end_per_s: float
 
 
-def kafka_baseline(bootstrap: str, topic: str, value: bytes,
+def kafka_baseline(bootstrap: Kafka, topic: str, value: bytes,
                    headers: list[tuple[str, bytes]], records: int,
                    tick: Tick) -> KafkaBaseline:
     """Produce `records` copies of a real envelope (idempotent, acks=all, with linger,
@@ -48,7 +49,7 @@ def kafka_baseline(bootstrap: str, topic: str, value: bytes,
                          records / (consumed - produced), records / (consumed - began))
 
 
-def _producer(bootstrap: str, topic: str) -> Any:
+def _producer(bootstrap: Kafka, topic: str) -> Any:
     producer = Producer(producer_config(bootstrap, **{"linger.ms": RAW_LINGER_MS,
                                                       "queue.buffering.max.ms": RAW_LINGER_MS}))
     produce(producer, topic=topic, key=b"warm-up", value=b"{}")
@@ -57,7 +58,7 @@ def _producer(bootstrap: str, topic: str) -> Any:
     return producer
 
 
-def _consumer(bootstrap: str, topic: str) -> Any:
+def _consumer(bootstrap: Kafka, topic: str) -> Any:
     consumer = Consumer(reader_config(bootstrap, "bench-raw", **{"fetch.wait.max.ms": 10}))
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING)
                      for p in range(EVENT_PARTITIONS)])
@@ -98,7 +99,7 @@ def _consume(consumer: Any, records: int, tick: Tick) -> None:
 class Watermarks:
     """Sums the high watermarks of a run's topics: every record ever appended to them."""
 
-    def __init__(self, bootstrap: str, topics: Sequence[str]) -> None:
+    def __init__(self, bootstrap: Kafka, topics: Sequence[str]) -> None:
         self.topics = list(topics)
         self.consumer = Consumer(reader_config(bootstrap, "bench-watermarks"))
         metadata = self.consumer.list_topics(timeout=10)
@@ -112,7 +113,7 @@ class Watermarks:
         self.consumer.close()
 
 
-def delete_topics(bootstrap: str, prefix: str) -> int:
+def delete_topics(bootstrap: Kafka, prefix: str) -> int:
     client = admin.admin_client(bootstrap)
     names = [t for t in client.list_topics(timeout=10).topics if t.startswith(prefix)]
     for future in client.delete_topics(names, operation_timeout=30).values() if names else ():

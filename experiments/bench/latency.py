@@ -8,6 +8,7 @@ import statistics
 import time
 from dataclasses import dataclass
 
+from adapters.credentials import ADMIN
 from experiments.bench.hops import HopProbe, Hops
 from experiments.bench.inside import MetricsProbe, ServiceHops
 from experiments.bench.rig import Rig
@@ -33,7 +34,7 @@ class LatencyResult:
 def light_load(rig: Rig, flow: str, rate: float, duration: float) -> LatencyResult:
     count = max(2, round(rate * duration))
     since = stamp(system_clock())
-    probe = HopProbe(rig.app.settings.bootstrap_servers, rig.marks.topics)
+    probe = HopProbe(rig.app.settings.kafka(ADMIN), rig.marks.topics)
     inside = MetricsProbe(rig.app.settings.metrics_port, rig.fleet.services)
     achieved = _paced(rig, flow, rate, count)
     rig.await_settled(flow, since, count, f"{flow}: light load final")

@@ -15,6 +15,7 @@ import uuid
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 
+from adapters.credentials import ADMIN
 from adapters.kafka.errors import BrokerError
 from adapters.kafka.topics import topic_specs
 from adapters.settings import Settings
@@ -89,7 +90,7 @@ class Bench:
         value, headers = sample_record(app.catalog)
         records = self.config.raw_records
         kafka_base = kafka.kafka_baseline(
-            app.settings.bootstrap_servers, app.topic("raw"), value, headers, records,
+            app.settings.kafka(ADMIN), app.topic("raw"), value, headers, records,
             lambda n: self.reporter.progress("raw Kafka produce → consume", n, 2 * records))
         self.reporter.note(f"raw Kafka: {kafka_base.end_to_end_per_s:,.0f} records/s")
         orders = sample_orders(app.catalog, self.config.store_events)
@@ -122,7 +123,7 @@ class Bench:
         broker = app.broker().status()
         if broker.pid is not None and broker.address == app.settings.bootstrap_servers:
             pids["broker"] = broker.pid
-        marks = kafka.Watermarks(app.settings.bootstrap_servers,
+        marks = kafka.Watermarks(app.settings.kafka(ADMIN),
                                  [s.name for s in topic_specs(app.settings.topic_prefix)])
         return Rig(app, Board(app.store("projector")), fleet, workload, marks, self.reporter,
                    pids, self.config.stall_timeout, self.config.placers)
@@ -153,7 +154,7 @@ class Bench:
             self.reporter.note(f"kept topics {settings.topic_prefix}* and {settings.data_dir}")
             return
         try:
-            kafka.delete_topics(settings.bootstrap_servers, f"bench-{self.tag}")
+            kafka.delete_topics(settings.kafka(ADMIN), f"bench-{self.tag}")
             url = self._postgres_url()
             if url:
                 drop_schemas(url, f"bench_{self.tag}")

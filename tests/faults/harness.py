@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path as FilePath
 
 from services.bootstrap import Orderflow
@@ -33,7 +33,7 @@ EXTRA_BOOKS = 20_000  # on top of prepare()'s stock: no order is refused for lac
 # An order that does not end is then stuck (settle times out), never "expired" by a race.
 
 
-def seeded(make_env: MakeEnv, kafka: str, store: str,
+def seeded(make_env: MakeEnv, kafka: str | Mapping[str, str], store: str,
            **timeouts: str) -> tuple[Env, dict[str, int]]:
     """A migrated, seeded environment, and the units added per SKU."""
     env = prepare(make_env, kafka, store, **{**PATIENT, **timeouts})

@@ -28,7 +28,9 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
+from adapters.credentials import Kafka
 from adapters.kafka.admin import SETTLING
+from adapters.kafka.client import base_config
 from adapters.kafka.topics import topic_specs
 from adapters.settings import Settings
 from adapters.sql.tables import consumer_positions, events, outbox
@@ -81,7 +83,8 @@ def mix(count: int, flows: Iterable[str] = FLOWS) -> list[tuple[Path, str]]:
 
 # -- the system ---------------------------------------------------------------------------
 
-def prepare(make_env: MakeEnv, kafka: str, store: str, **timeouts: str) -> Env:
+def prepare(make_env: MakeEnv, kafka: str | Mapping[str, str], store: str,
+            **timeouts: str) -> Env:
     made = make_env(store, bootstrap=kafka)
     environ = {**made.environ, **timeouts}  # orders placed in-process get them too
     env = Env(Settings.from_env(environ), environ)
@@ -145,9 +148,9 @@ def settle(app: Orderflow, broker: Broker, placed: dict[str, Path], timeout: flo
 # -- Kafka, seen from the outside ---------------------------------------------------------
 
 class Broker:
-    def __init__(self, bootstrap_servers: str) -> None:
-        self.bootstrap = bootstrap_servers
-        self.admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    def __init__(self, bootstrap_servers: Kafka) -> None:
+        self.bootstrap = bootstrap_servers  # an address, or a secured cluster's admin
+        self.admin = AdminClient(base_config(bootstrap_servers))
         self._partitions: dict[str, list[int]] = {}
 
     def partitions(self, topic: str) -> list[int]:
@@ -169,7 +172,7 @@ class Broker:
             except KafkaException as exc:  # a new topic's leader not known yet: ask again
                 if exc.args[0].code() not in SETTLING:
                     raise
-                self.admin = AdminClient({"bootstrap.servers": self.bootstrap})  # fresh metadata
+                self.admin = AdminClient(base_config(self.bootstrap))  # fresh metadata
                 return None
 
         return wait_until(ask, 30, "the partitions' end offsets", interval=0.2)
@@ -191,7 +194,7 @@ class Broker:
 
     def produce(self, records: list[tuple[str, bytes | None, bytes | None]]) -> list[Message]:
         """Produce (topic, key, value) records in order; their delivered messages."""
-        producer = Producer({"bootstrap.servers": self.bootstrap, "enable.idempotence": True,
+        producer = Producer({**base_config(self.bootstrap), "enable.idempotence": True,
                              "message.max.bytes": 3 * 1024 * 1024})
         delivered: list[Message] = []
 
@@ -208,7 +211,7 @@ class Broker:
     def read_all(self, topic: str, timeout: float = 30) -> list[Message]:
         """Every record of a topic, from the beginning to its current end."""
         high = {k: v for k, v in self.high_watermarks([topic]).items() if v > 0}
-        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": uuid.uuid4().hex,
+        consumer = Consumer({**base_config(self.bootstrap), "group.id": uuid.uuid4().hex,
                              "enable.auto.commit": False})
         consumer.assign([TopicPartition(t, p, 0) for t, p in high])
         records: list[Message] = []

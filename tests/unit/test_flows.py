@@ -9,6 +9,7 @@ import pytest
 from adapters.settings import Settings, SettingsError
 from services.bootstrap import Orderflow
 from services.order import FlowNotDeployed
+from tests.support import run_cli
 
 
 def _app(flows: str, tmp_path: Path) -> Orderflow:
@@ -51,3 +52,14 @@ def test_an_order_of_a_flow_not_deployed_is_refused_before_anything_is_written(
         app.orders().place(customer_id="alice", items=[("SKU-1", 1)], ship_to="DE",
                            flow="choreography", channel="cli")
     assert not (tmp_path / "order.db").exists()
+
+
+@pytest.mark.parametrize(("environ", "service"), [
+    ({"ORDERFLOW_FLOWS": "choreography"}, "orchestrator"), ({}, "fraud")])
+def test_running_a_service_not_deployed_is_one_line_and_starts_nothing(
+        environ: dict[str, str], service: str, tmp_path: Path) -> None:
+    done = run_cli(["run", service], {**environ, "ORDERFLOW_DATA_DIR": str(tmp_path),
+                                      "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"})
+    assert done.code == 1 and done.stdout == "" and done.stderr.count("\n") == 1
+    assert f"{service} is not deployed with ORDERFLOW_FLOWS=" in done.stderr
+    assert not any(tmp_path.iterdir())  # no store, no log

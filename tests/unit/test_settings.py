@@ -13,8 +13,8 @@ from services.bootstrap import SERVICES, Orderflow
 LONGEST = "Run-1." + "x" * (PREFIX_MAX - 6)  # upper case and dots become schema characters
 
 
-def test_defaults_when_nothing_is_set() -> None:
-    settings = Settings.from_env({})
+def test_defaults_when_nothing_is_set(tmp_path: Path) -> None:
+    settings = Settings.from_env({"ORDERFLOW_CACHE_DIR": str(tmp_path)})  # no cluster record
     assert settings.bootstrap_servers == DEFAULT_BOOTSTRAP == "127.0.0.1:9092"
     assert settings.database_url is None
     assert settings.data_dir == Path(".orderflow")

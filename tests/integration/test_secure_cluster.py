@@ -1,0 +1,131 @@
+"""A secured three-node cluster (`broker start --nodes 3 --secure`): SASL_SSL with
+SCRAM-SHA-512, StandardAuthorizer, no access without an ACL. Clients without credentials
+or with a wrong password are refused with one line; under orchestration alone the ACLs
+that `acl apply` derives from the services let a participant read its command topic
+and nothing else; and both flows run end to end, every service as its own principal."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path as FilePath
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+
+from adapters.credentials import ADMIN
+from adapters.kafka.broker import LocalBroker
+from adapters.kafka.client import base_config, consumer_config, producer_config
+from adapters.settings import PROJECT_ROOT
+from services.bootstrap import Orderflow
+from tests.conftest import Env, MakeEnv
+from tests.integration.test_exactly_once import Broker, mix, opened, place_all, prepare, settle
+from tests.support import free_port_pair, run_cli, wait_until
+from tests.system import RunningSystem
+
+pytestmark = [pytest.mark.kafka, pytest.mark.store("sqlite")]
+DENIED = KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    nodes = LocalBroker(cache_dir=PROJECT_ROOT / ".cache", port=free_port_pair(3), nodes=3,
+                        secure=True, home=tmp_path_factory.mktemp("secure"))
+    nodes.start()
+    yield nodes
+    nodes.stop()
+
+
+def secured(make_env: MakeEnv, cluster: LocalBroker, **more: str) -> Env:
+    """A migrated, seeded environment on the cluster, its topics created and its ACLs
+    applied by the admin."""
+    env = prepare(make_env, {**cluster.environment(), **more}, "sqlite")
+    with opened(env) as app:
+        applied = app.apply_acls()
+    assert applied.created > 0
+    return env
+
+
+def test_a_client_without_credentials_or_with_a_wrong_password_is_refused(
+        cluster: LocalBroker, tmp_path: FilePath) -> None:
+    plain = {"KAFKA_BOOTSTRAP_SERVERS": cluster.address, "ORDERFLOW_DATA_DIR": str(tmp_path)}
+    anonymous = run_cli(["topics", "create"], plain)
+    assert anonymous.code == 1 and anonymous.stderr.count("\n") == 1
+    assert "did not answer a PLAINTEXT client" in anonymous.stderr
+    wrong = run_cli(["topics", "create"], {**cluster.environment(), **plain,
+                                           "KAFKA_SASL_PASSWORD": "not-the-password"})
+    assert wrong.code == 1 and wrong.stderr.count("\n") == 1
+    assert "refused principal 'cli'" in wrong.stderr and "invalid credentials" in wrong.stderr
+    assert "not-the-password" not in wrong.stderr + wrong.stdout
+
+
+def test_under_orchestration_a_participant_reads_its_command_topic_and_nothing_else(
+        cluster: LocalBroker, make_env: MakeEnv) -> None:
+    env = secured(make_env, cluster, ORDERFLOW_FLOWS="orchestration")
+    with opened(env) as app:
+        commands = app.topic("inventory.commands")
+        assert _read(app, "inventory", commands) is None  # allowed: the record arrives
+        assert _read(app, "inventory", app.topic("payments")) == DENIED  # choreography's
+        assert _read(app, "payment", commands) == DENIED
+        assert _write(app, "payment", app.topic("orders")) == DENIED
+        assert _write(app, "payment", app.topic("payments")) is None  # its own events
+
+
+def test_both_flows_end_to_end_each_service_its_own_principal(
+        cluster: LocalBroker, make_env: MakeEnv, tmp_path: FilePath) -> None:
+    env = secured(make_env, cluster)
+    system = RunningSystem(env.environ, tmp_path / "logs")
+    try:
+        system.start(["order", "inventory", "payment", "shipping", "orchestrator", "projector"])
+        with opened(env) as app:
+            placed = place_all(app, mix(12))
+            settle(app, Broker(env.settings.kafka(ADMIN)), placed, timeout=120)
+    finally:
+        codes = system.stop()
+    assert all(code == 0 for code in codes.values()), codes
+    denied = [name for name in codes if "AUTHORIZATION_FAILED" in system.log(name)]
+    assert denied == [], f"a service was refused something it does: {denied}"
+
+
+def _read(app: Orderflow, principal: str, topic: str) -> int | None:
+    """Fetch the record the admin first writes to `topic`, as `principal` in a group of
+    its own: None when it arrives, else the error code (a topic the principal may not
+    read is reported as TOPIC_AUTHORIZATION_FAILED)."""
+    assert _write(app, ADMIN, topic) is None
+    consumer = Consumer(consumer_config(app.settings.kafka(principal), app.group(principal)))
+    try:
+        consumer.subscribe([topic])
+        answers: list[int | None] = []
+
+        def answered() -> bool:
+            message = consumer.poll(0.5)
+            if message is not None:
+                error = message.error()
+                answers.append(None if error is None else error.code())
+            return bool(answers)
+        wait_until(answered, 30, f"a fetch of {topic} as {principal}")
+        return answers[0]
+    finally:
+        consumer.close()
+
+
+def _write(app: Orderflow, principal: str, topic: str) -> int | None:
+    """The error code of producing one record to `topic` as `principal`, or None."""
+    producer = Producer(producer_config(app.settings.kafka(principal),
+                                        **{"message.timeout.ms": 20000}))
+    reports: list[KafkaError | None] = []
+    try:
+        producer.produce(topic, key=uuid.uuid4().bytes, value=b"{}",
+                         on_delivery=lambda error, _message: reports.append(error))
+    except KafkaException as exc:
+        return int(exc.args[0].code())
+    producer.flush(30)
+    assert len(reports) == 1
+    return None if reports[0] is None else int(reports[0].code())
+
+
+def test_the_admin_connection_never_shows_its_password(cluster: LocalBroker) -> None:
+    admin = cluster.admin()
+    password = cluster.security().passwords[ADMIN]
+    assert password not in repr(admin) and password not in repr(cluster.security())
+    assert base_config(admin)["sasl.password"] == password  # but librdkafka gets it
