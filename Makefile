@@ -61,8 +61,11 @@ vendor:
 	(cd out && sha256sum -c --quiet "$(CURDIR)/$(VENDOR)/SHA256SUMS"); \
 	cp out/* "$(CURDIR)/$(VENDOR)/"; echo "$(VENDOR): mermaid $(MERMAID_VERSION), echarts $(ECHARTS_VERSION), sums match"
 
+# The fault suite at full size twice: on one plaintext node, then on a secured cluster of
+# three (SASL_SSL, SCRAM, default-deny ACLs applied per scenario; tests/support.py).
 faults: $(STAMP)
 	ORDERFLOW_FAULT_SCALE=full $(BIN)/pytest tests/faults -s
+	ORDERFLOW_FAULT_SCALE=full ORDERFLOW_FAULT_KAFKA=secure-3 $(BIN)/pytest tests/faults -s
 
 broker-start: $(STAMP)
 	$(BIN)/orderflow broker start

@@ -42,6 +42,13 @@ class Incoming:
     def where(self) -> str:
         return where(self.topic, self.partition, self.offset)
 
+    @property
+    def order_id(self) -> str | None:
+        """The order the message is about (None: stock or credit administration, whose
+        correlation id is a SKU or a customer), as logs name it."""
+        order = getattr(self.envelope.body, "order_id", None)
+        return None if order is None else str(order)
+
 
 def where(topic: str, partition: int, offset: int) -> str:
     """How logs and dead letters name a record: `topic[partition]@offset`."""

@@ -282,10 +282,11 @@ class OutboxRelay:
                                              outbox.c.attempts >= RELAY_TRIES)).all()
             connection.execute(outbox.update().where(outbox.c.id.in_([r.id for r in done]))
                                .values(quarantined_at=now))
-        for row in done:
+        for row in done:  # its key is not always an order id (stock is keyed by SKU)
             logger.error("%s: quarantined outbox row %d (topic %s, key %s, message %s) after"
                          " %d refusals: %s", self.name, row.id, row.topic, row.key,
-                         row.message_id, RELAY_TRIES, row.last_error)
+                         row.message_id, RELAY_TRIES, row.last_error,
+                         extra={"topic": row.topic})
 
     @staticmethod
     def _failure(rows: list[Any], reports: Reports) -> str:

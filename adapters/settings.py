@@ -69,6 +69,7 @@ class Settings:
     metrics_port: int = 0  # base port of the services' /metrics; 0: not served
     steps: frozenset[str] = frozenset()  # optional saga steps switched on (ORDERFLOW_STEPS)
     flows: frozenset[str] = frozenset(FLOWS)  # the flows this deployment runs (ORDERFLOW_FLOWS)
+    log_format: str = "text"  # ORDERFLOW_LOG_FORMAT: text for people, json for machines
     kafka_security: KafkaSecurity = dataclasses.field(default_factory=KafkaSecurity)
 
     @classmethod
@@ -92,6 +93,7 @@ class Settings:
             metrics_port=_metrics_port(env.get("ORDERFLOW_METRICS_PORT") or "0"),
             steps=parse_steps(env.get("ORDERFLOW_STEPS") or ""),
             flows=parse_flows(env.get("ORDERFLOW_FLOWS") or "both"),
+            log_format=parse_log_format(env.get("ORDERFLOW_LOG_FORMAT") or "text"),
         )
 
     def isolated(self, tag: str) -> Settings:
@@ -180,6 +182,19 @@ def parse_flows(value: str) -> frozenset[str]:
         raise SettingsError(f"ORDERFLOW_FLOWS: {value[:40]!r} is not a flow"
                             f" (choose {', '.join(FLOWS)} or both)")
     return frozenset({choice})
+
+
+LOG_FORMATS = ("text", "json")  # adapters/logs.py writes each
+
+
+def parse_log_format(value: str) -> str:
+    """`text` (the default, for people) or `json` (one object per line, for machines).
+    The CLI configures logging with it before anything else is read (cli/app.py)."""
+    choice = value.strip().lower() or "text"
+    if choice not in LOG_FORMATS:
+        raise SettingsError(f"ORDERFLOW_LOG_FORMAT: {value[:40]!r} is not a log format"
+                            f" (choose {' or '.join(LOG_FORMATS)})")
+    return choice
 
 
 def _seconds(value: str, name: str) -> timedelta:

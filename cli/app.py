@@ -25,6 +25,7 @@ from cli import (
     demo,
     dlq,
     drill,
+    health,
     place,
     projections,
     queries,
@@ -33,6 +34,7 @@ from cli import (
     stock,
     tail,
     topics,
+    topology,
     tutorial,
     watch,
 )
@@ -59,6 +61,8 @@ app.command("list")(queries.list_)
 app.command("trace")(queries.trace)
 app.command("tail")(tail.tail)
 app.command("watch")(watch.watch)
+app.command("lag")(health.lag)
+app.command("health")(health.health)
 app.command("tables")(queries.tables)
 app.command("inspect")(queries.inspect)
 app.add_typer(projections.app, name="projections")
@@ -66,6 +70,7 @@ app.add_typer(sagas.app, name="sagas")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(drill.app, name="drill")
 app.add_typer(acl.app, name="acl")
+app.command("topology")(topology.topology)
 app.command("compare")(compare.compare)
 app.command("demo")(demo.demo)
 app.command("bench")(bench.bench)
@@ -74,7 +79,13 @@ app.command("bench")(bench.bench)
 @app.callback()
 def root(verbose: Annotated[bool, typer.Option("--verbose", "-v",
                                                help="Log progress to stderr.")] = False) -> None:
-    """Configure logging once; the wired application is built lazily by each command."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """Configure logging once; the wired application is built lazily by each command.
+    The log format is read here, before anything can log (a bad one: exit 2)."""
+    import os
+
+    from adapters import logs
+    from adapters.settings import parse_log_format
+
+    log_format = parse_log_format(os.environ.get("ORDERFLOW_LOG_FORMAT") or "text")
+    logs.configure(logging.INFO if verbose else logging.WARNING, log_format)
     logging.getLogger("librdkafka").setLevel(logging.INFO if verbose else logging.CRITICAL)

@@ -38,6 +38,8 @@ def run(ctx: typer.Context, services: ServiceNames, describe: Describe = False,
         _describe(app_of(ctx), services, json)
         return
     if len(services) == 1:
+        from adapters import logs
+        logs.name_service(services[0])  # every line of this process names its service
         stop = threading.Event()
         install_stop_handlers(stop)  # before the slow start-up: a SIGTERM now is clean too
         orderflow = app_of(ctx)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection
 
-from adapters import faults
+from adapters import faults, logs
 from adapters.codec import Envelope
 from adapters.records import Incoming
 from adapters.sql.event_store import EventStore
@@ -44,11 +44,17 @@ class TableApplier:
                        for stream in self.table.per_order for item in items)
         undoing = False
         for item in items:
-            handler = self.table.handler_for(item.envelope)
-            assert handler is not None, f"{item.where}: {item.envelope.type} has no handler"
-            faults.fail(handler.__name__, item.envelope.correlation_id)
-            handler(item.envelope, batch.unit(now=self.clock(), cause=item.envelope))
-            undoing = undoing or handler in self.table.undo
+            with logs.applying(item.topic, item.partition, item.offset,
+                               item.order_id):  # what its handler logs names them
+                undoing = self._handle(batch, item) or undoing
         batch.flush()
         if undoing or any(isinstance(command, UNDO_COMMANDS) for command in batch.sent):
             faults.point("compensation")  # effects written, nothing committed yet
+
+    def _handle(self, batch: Batch, item: Incoming) -> bool:
+        """Run the message's handler on its own unit; True: the handler undoes a step."""
+        handler = self.table.handler_for(item.envelope)
+        assert handler is not None, f"{item.where}: {item.envelope.type} has no handler"
+        faults.fail(handler.__name__, item.envelope.correlation_id)
+        handler(item.envelope, batch.unit(now=self.clock(), cause=item.envelope))
+        return handler in self.table.undo

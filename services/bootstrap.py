@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
 
@@ -39,10 +39,12 @@ if TYPE_CHECKING:
     from adapters.sql.retention import Pruned
     from adapters.sql.roles import Provisioned
     from adapters.sql.unit_of_work import StoreUnits
+    from projections.live import Process
     from projections.projector import Projector
     from projections.read_models import ReadModels
     from services.dead_letters import DeadLetters
     from services.fraud import Fraud
+    from services.health import Health
     from services.inventory import Inventory
     from services.lag import Lag
     from services.orchestrator import Orchestrator
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
     from services.port import MessageTable
     from services.runner import ServicePlan, ServiceProcess
     from services.shipping import Shipping
+    from services.topology import Topology
 
 SERVICES = ("order", "inventory", "payment", "shipping", "orchestrator", "projector")
 # The service of each optional saga step (ORDERFLOW_STEPS): deployed only when switched on.
@@ -378,6 +381,51 @@ class Orderflow:
         self.require_broker()
         return acl.apply(admin.admin_client(self.settings.kafka(ADMIN)), self.acl_plan(),
                          self.settings.topic_prefix)
+
+    def services_shown(self) -> tuple[int | None, dict[str, Process], list[str]]:
+        """The running `up` (its pid, None: none), the processes it names, and the
+        services to report on: every one deployed, then any other that up runs."""
+        from projections import live
+        from services.supervisor import UP_STATE, is_alive, read_state
+        up, processes = live.supervised(read_state(self.settings.data_dir / UP_STATE),
+                                        is_alive)
+        return up, processes, live.service_names(self.deployed(), processes)
+
+    def health(self, stalled_after: float | None = None) -> Health:
+        """Each service's health now (services/health.py): alive under a running `up`,
+        its lag, when it last committed a batch, its dead letters waiting."""
+        from services.health import STALLED_AFTER, Health, service_health
+        up, processes, names = self.services_shown()
+        lag, letters = self.lag().of(names), self.dead_letters().waiting()
+        now = system_clock()
+        stalled_after = STALLED_AFTER if stalled_after is None else stalled_after
+        return Health(now, up, tuple(service_health(
+            name, processes.get(name), lag.get(name), self.last_applied(name),
+            letters.get(name), now, stalled_after) for name in names))
+
+    def last_applied(self, service: str) -> datetime | None:
+        """When the service's consumer group last committed a batch (None: never, or its
+        store cannot be read now)."""
+        from adapters.sql.tracking import read_last_applied
+        try:
+            return read_last_applied(self.store(service), self.group(service))
+        except OrderflowError:
+            return None
+
+    def topology(self) -> Topology:
+        """Declared (`acl_plan`), observed (the groups on the broker, each store's
+        published outbox) and authorised (the broker's ACLs), services/topology.py; asked
+        as the admin, the one principal that may describe every group and ACL."""
+        from adapters.kafka import admin, topology
+        from adapters.sql.published import published_topics
+        from services.topology import Topology
+        self.require_broker()
+        client = admin.admin_client(self.settings.kafka(ADMIN))
+        return Topology(self.acl_plan(), KNOWN_SERVICES, self.group,
+                        lambda groups: topology.consuming(client, groups),
+                        lambda service: published_topics(self.store(service)),
+                        lambda principals: topology.authorised(client, principals),
+                        self.settings.topic_prefix)
 
 
 class _Service(Protocol):

@@ -42,6 +42,12 @@ class Lag:
 
     def of(self, services: Sequence[str]) -> dict[str, int | None]:
         """Each service's lag now (None: unknown)."""
+        return {service: None if topics is None else sum(topics.values())
+                for service, topics in self.by_topic(services).items()}
+
+    def by_topic(self, services: Sequence[str]) -> dict[str, dict[str, int] | None]:
+        """Each service's lag now per topic it reads (None: unknown), as `orderflow lag`
+        shows it; `of` is its sum."""
         stored = {service: self._stored(service) for service in services}
         try:
             reads = self._reads(services)
@@ -49,7 +55,7 @@ class Lag:
             lows = self.offsets.earliest(_unpositioned(reads, stored))
         except BrokerError:
             return dict.fromkeys(services)
-        return {service: _behind(reads[service], highs, lows, stored[service])
+        return {service: _per_topic(reads[service], highs, lows, stored[service])
                 for service in services}
 
     def _reads(self, services: Sequence[str]) -> dict[str, set[Key]]:
@@ -85,9 +91,14 @@ def _unpositioned(reads: Mapping[str, set[Key]],
     return found
 
 
-def _behind(reads: Collection[Key], highs: Positions, lows: Positions,
-            stored: Positions | None) -> int | None:
-    return None if stored is None else behind(reads, highs, lows, stored)
+def _per_topic(reads: Collection[Key], highs: Positions, lows: Positions,
+               stored: Positions | None) -> dict[str, int] | None:
+    """`behind` per topic, every topic read named (0 included), in name order."""
+    if stored is None:
+        return None
+    topics = {topic: [key for key in reads if key[0] == topic]
+              for topic in sorted({key[0] for key in reads})}
+    return {topic: behind(keys, highs, lows, stored) for topic, keys in topics.items()}
 
 
 def behind(reads: Collection[Key], highs: Positions, lows: Positions, stored: Positions) -> int:

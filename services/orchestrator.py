@@ -119,7 +119,8 @@ class Orchestrator:
             uow.append({saga_stream(order_id): decision.events})
         uow.send(decision.commands)
         for command in decision.commands:
-            logger.info("order %s: %s sent", order_id, type(command).__name__)
+            logger.info("order %s: %s sent", order_id, type(command).__name__,
+                        extra={"order_id": order_id})  # on a tick too, with no record
         after = _saga(uow, order_id)
         report = progress(after, decision.events) if after is not None else None
         if report is not None:

@@ -121,7 +121,8 @@ class Orders:
         order = _order(uow, order_id)
         events = expire(order, uow.now)
         if events:
-            logger.info("order %s expired (deadline %s)", order_id, order.deadline.isoformat())
+            logger.info("order %s expired (deadline %s)", order_id, order.deadline.isoformat(),
+                        extra={"order_id": order_id})  # a timer's line: no record to say it
             uow.append({order_stream(order_id): events})
         if events or order.is_terminal:
             uow.clear_timer(DEADLINE, order_id)

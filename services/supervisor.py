@@ -40,6 +40,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from adapters import logs
+
 logger = logging.getLogger(__name__)
 TICK = 0.2  # seconds between the watcher's looks at the children
 UP_STATE = "up.json"  # the state file's name in the data dir, for `up` and the drills
@@ -224,17 +226,26 @@ class Supervisor:
     def _say(self, child: Child, line: str) -> None:
         """One line for the operator, and the same line in the service's own log."""
         self.on_restart(line)
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        with contextlib.suppress(OSError), child.log.open("a") as log:
-            log.write(f"{stamp} WARNING {__name__}: {line}\n")
+        with contextlib.suppress(OSError), child.log.open("a") as log:  # in the log's format
+            log.write(logs.line(logging.WARNING, __name__, line, child.service) + "\n")
 
 
 def is_alive(pid: int) -> bool:
+    """The process runs (or is paused). One that exited but was not reaped yet (its
+    supervisor is frozen) is a zombie: dead, though signal 0 still reaches it."""
     try:
         os.kill(pid, 0)
     except OSError:
         return False
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """State Z in /proc/PID/stat (Linux); where there is no /proc, never."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def read_state(path: Path) -> dict[str, Any] | None:

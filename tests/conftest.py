@@ -26,7 +26,7 @@ from adapters.kafka.admin import PortState, probe
 from adapters.kafka.broker import LocalBroker
 from adapters.kafka.jars import KAFKA_VERSION
 from adapters.settings import PROJECT_ROOT, Settings
-from tests.support import free_port_pair
+from tests.support import dedicated_cluster, fault_kafka, free_port_pair
 
 
 def _docker_answers() -> bool:
@@ -37,9 +37,14 @@ def _docker_answers() -> bool:
 
 
 @pytest.fixture(scope="session")
-def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | Mapping[str, str]]:
     configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if configured and probe(configured.split(",")[0]) is PortState.KAFKA:
+    if fault_kafka()[1]:  # the fault suite's secured pass: its own cluster, its environment
+        cluster = dedicated_cluster(tmp_path_factory.mktemp("secured"))
+        cluster.start()
+        yield cluster.environment()  # a Mapping: make_env takes either
+        cluster.stop()
+    elif configured and probe(configured.split(",")[0]) is PortState.KAFKA:
         yield configured
     elif _docker_answers():
         from testcontainers.kafka import KafkaContainer

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from adapters.kafka.admin import PortState, probe
+from adapters.kafka.broker import LocalBroker
+from adapters.settings import PROJECT_ROOT
 
 CLI = str(Path(sys.executable).with_name("orderflow"))
 T = TypeVar("T")
@@ -22,6 +24,26 @@ T = TypeVar("T")
 # CI runs the SQLite and the PostgreSQL suites side by side: each draws its brokers' ports
 # from its own half, so neither takes a port the other's stopped node will bind again.
 _PORTS = {"sqlite": (20000, 26000), "postgresql": (26000, 32000)}
+
+
+FAULT_KAFKA = {"plain": (1, False), "secure-3": (3, True)}  # mode → (nodes, secure)
+
+
+def fault_kafka() -> tuple[int, bool]:
+    """The Kafka the fault suite runs on: one plaintext node, or (`make faults`'s second
+    pass, ORDERFLOW_FAULT_KAFKA=secure-3) a secured cluster of three with its ACLs."""
+    mode = os.environ.get("ORDERFLOW_FAULT_KAFKA", "plain")
+    if mode not in FAULT_KAFKA:
+        raise RuntimeError(f"ORDERFLOW_FAULT_KAFKA={mode!r}: choose {', '.join(FAULT_KAFKA)}")
+    return FAULT_KAFKA[mode]
+
+
+def dedicated_cluster(home: Path, nodes: int | None = None) -> LocalBroker:
+    """A broker of a test's own, in the fault suite's mode (`nodes` overrides its count)."""
+    count, secure = fault_kafka()
+    nodes = nodes or count
+    return LocalBroker(cache_dir=PROJECT_ROOT / ".cache", port=free_port_pair(nodes),
+                       nodes=nodes, secure=secure, home=home)
 
 
 def free_port_pair(nodes: int = 1) -> int:

@@ -36,6 +36,7 @@ ACLs and says SECURITY_DISABLED: that is `AuthorizerMissing`, one line, nothing 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -153,19 +154,39 @@ class AclAdmin(Protocol):
 
 def apply(admin: AclAdmin, desired: Plan, prefix: str = "", timeout: float = 10.0) -> Applied:
     """Make the broker hold exactly `desired` for its principals (within this run's
-    names): missing bindings created first, then stale ones deleted."""
+    names): missing bindings created first, then stale ones deleted; returns once the
+    broker describes exactly the plan (a created ACL reaches the nodes through the
+    metadata log a moment later, and a client started before then is refused)."""
     wanted = {binding(who, grant) for who, grants in desired.items() for grant in grants}
-    held = {found for who in desired for found in _described(admin, who, timeout)}
+    held = _held(admin, desired, timeout)
     missing = sorted(wanted - held)
     stale = sorted(found for found in held - wanted if found.name.startswith(prefix))
     if missing:
         for made, future in admin.create_acls(missing, request_timeout=timeout).items():
-            _answer(future, f"creating {_text(made)}")
+            _answer(future, f"creating {text(made)}")
     if stale:
         for gone, future in admin.delete_acls([_filter(b) for b in stale],
                                               request_timeout=timeout).items():
-            _answer(future, f"deleting {_text(gone)}")
+            _answer(future, f"deleting {text(gone)}")
+    if missing or stale:
+        _until_held(admin, desired, prefix, wanted, timeout)
     return Applied(created=len(missing), deleted=len(stale), unchanged=len(wanted & held))
+
+
+def _held(admin: AclAdmin, desired: Plan, timeout: float) -> set[AclBinding]:
+    return {found for bindings in described(admin, desired, timeout).values()
+            for found in bindings}
+
+
+def _until_held(admin: AclAdmin, desired: Plan, prefix: str, wanted: set[AclBinding],
+                timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        held = _held(admin, desired, timeout)
+        if wanted <= held and not any(b.name.startswith(prefix) for b in held - wanted):
+            return
+        time.sleep(0.2)
+    raise BrokerError(f"the broker did not show the applied ACLs within {timeout:.0f}s")
 
 
 def binding(who: str, grant: Grant) -> AclBinding:
@@ -173,12 +194,37 @@ def binding(who: str, grant: Grant) -> AclBinding:
                       ANY_HOST, _OPERATIONS[grant.operation], AclPermissionType.ALLOW)
 
 
-def _described(admin: AclAdmin, who: str, timeout: float) -> list[AclBinding]:
-    """Every binding the broker holds for `who`, whatever its resource, host or verdict."""
-    every = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY,  # type: ignore[arg-type]
-                             who, None, AclOperation.ANY, AclPermissionType.ANY)  # type: ignore[arg-type]
-    return list(_answer(admin.describe_acls(every, request_timeout=timeout),
-                        f"describing the ACLs of {who}"))
+_KINDS: dict[Any, str] = {kind: name for name, kind in _RESOURCES.items()}
+_SHAPES: dict[Any, str] = {shape: name for name, shape in _PATTERNS.items()}
+_VERBS: dict[Any, str] = {verb: name for name, verb in _OPERATIONS.items()}
+
+
+def grant_of(found: AclBinding) -> Grant | None:
+    """The grant a binding is, `binding`'s inverse; None for one no plan can hold (a DENY,
+    a host, an operation or resource type the plan never grants)."""
+    if found.permission_type != AclPermissionType.ALLOW or found.host != ANY_HOST:
+        return None
+    try:
+        return Grant(_KINDS[found.restype], found.name, _VERBS[found.operation],
+                     _SHAPES[found.resource_pattern_type])
+    except KeyError:
+        return None
+
+
+def described(admin: AclAdmin, principals: Collection[str],
+              timeout: float) -> dict[str, list[AclBinding]]:
+    """Every binding the broker holds for each of `principals`, whatever its resource,
+    host or verdict (what `apply` converges, and the authorised graph of
+    adapters/kafka/topology.py); all asked at once, then each answer awaited in turn."""
+    asked = {who: admin.describe_acls(_every(who), request_timeout=timeout)
+             for who in principals}
+    return {who: list(_answer(future, f"describing the ACLs of {who}"))
+            for who, future in asked.items()}
+
+
+def _every(who: str) -> AclBindingFilter:
+    return AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY,  # type: ignore[arg-type]
+                            who, None, AclOperation.ANY, AclPermissionType.ANY)  # type: ignore[arg-type]
 
 
 def _filter(found: AclBinding) -> AclBindingFilter:
@@ -201,7 +247,7 @@ def _answer(future: Future[Any], action: str) -> Any:
         raise KafkaClientError(action, error) from exc
 
 
-def _text(found: AclBinding) -> str:
+def text(found: AclBinding) -> str:
     """`ACL ALLOW User:inventory READ TOPIC inventory.commands`."""
     fields = (found.permission_type, found.principal, found.operation, found.restype, found.name)
     return "ACL " + " ".join(str(getattr(field, "name", field)) for field in fields)

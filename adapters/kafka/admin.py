@@ -44,11 +44,7 @@ def probe(address: Kafka, timeout: float = 3.0) -> PortState:
     (with the connection's credentials), else OTHER."""
     kafka = connection(address)
     first = kafka.at(kafka.bootstrap.split(",")[0])
-    host, port = first.bootstrap.rsplit(":", 1)
-    try:
-        with socket.create_connection((host, int(port)), timeout=min(timeout, 1.0)):
-            pass
-    except OSError:
+    if not _listening(first.bootstrap, timeout):
         return PortState.FREE
     try:
         admin_client(first).list_topics(timeout=timeout)
@@ -57,12 +53,21 @@ def probe(address: Kafka, timeout: float = 3.0) -> PortState:
     return PortState.KAFKA
 
 
+def _listening(address: str, timeout: float) -> bool:
+    host, port = address.rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=min(timeout, 1.0)):
+            return True
+    except OSError:
+        return False
+
+
 def require_broker(bootstrap: Kafka, timeout: float = 5.0) -> None:
     """Fail with one line when no broker answers, or refuses who we are (instead of
     hanging in a client): no listener, wrong password, or a secured listener spoken to
     without security."""
     kafka = connection(bootstrap)
-    if probe(kafka.bootstrap, timeout) is PortState.FREE:
+    if not _listening(kafka.bootstrap.split(",")[0], timeout):
         raise BrokerError(f"no Kafka broker answers at {kafka.bootstrap}; start one with"
                           " `orderflow broker start` or set KAFKA_BOOTSTRAP_SERVERS")
     seen: list[KafkaError] = []  # librdkafka reports a refused login here, not in the call

@@ -507,13 +507,16 @@ def _is_our_broker(pid: int) -> bool:
 
 
 def _ended(pid: int) -> bool:
-    """Gone, or a zombie: its sockets are closed. (Not "its cmdline is empty": a process
-    that is exiting loses its memory, and its cmdline, before it closes its files.)"""
+    """Gone, or a zombie with no thread left: only then are its sockets closed. (Not "its
+    cmdline is empty": an exiting process loses its memory, and its cmdline, before it
+    closes its files; and a JVM's main thread turns zombie while its other threads,
+    which share its files, are still exiting.)"""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
+        threads = len(os.listdir(f"/proc/{pid}/task"))
     except OSError:
         return True
-    return stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X")
+    return stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X") and threads <= 1
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:

@@ -87,7 +87,8 @@ class PartitionSource:
                 try:
                     self.client.seek(TopicPartition(key[0], key[1], self._next[key]))
                 except Exception as exc:  # partition revoked meanwhile: its owner starts over
-                    logger.warning("%s: rewind %s failed: %s", self.name, key, exc)
+                    logger.warning("%s: rewind %s failed: %s", self.name, key, exc,
+                                   extra=_at(*key, self._next[key]))
 
     def replace_if_stuck(self) -> None:
         """librdkafka can stay out of its group for good after requests to the group
@@ -121,7 +122,8 @@ class PartitionSource:
             topic, partition, offset = position(message)
             return (topic, partition) in self._next and offset >= self._next[(topic, partition)]
         if error.code() != KafkaError._PARTITION_EOF:
-            logger.warning("%s: consumer error: %s", self.name, error)
+            logger.warning("%s: consumer error: %s", self.name, error,
+                           extra=_at(message.topic(), message.partition(), message.offset()))
         return False
 
     def _check_caught_up(self) -> None:
@@ -185,6 +187,13 @@ def _record(message: Message) -> Record:
     kind, stamp = message.timestamp()
     return Record(topic, partition, offset, message.key(), message.value(),
                   None if kind == TIMESTAMP_NOT_AVAILABLE else stamp)
+
+
+def _at(topic: str | None, partition: int | None, offset: int | None) -> dict[str, Any]:
+    """A line's record position, for JSON logs (adapters/logs.py); a negative offset is
+    librdkafka's "none" and a broker-wide error names no topic."""
+    return {"topic": topic, "partition": partition,
+            "offset": offset if offset is not None and offset >= 0 else None}
 
 
 def _low_high(offsets: tuple[int, int]) -> tuple[int, int]:

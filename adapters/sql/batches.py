@@ -31,14 +31,15 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from adapters import faults
+from adapters import faults, logs
 from adapters.codec import DecodeError, Envelope, decode
-from adapters.kafka.dlq import dead_letter
+from adapters.kafka.dlq import DeadLetter, dead_letter
 from adapters.kafka.errors import KafkaClientError
 from adapters.records import Incoming, Key, Positions, Record, next_positions
 from adapters.retry import backoff, log_retry
@@ -184,7 +185,8 @@ class BatchApplier:
             pairs = list(zip(records, decoded, strict=True))
             if one_by_one:
                 for record, item in pairs:
-                    self._one(connection, record, item)
+                    with about(record, item):
+                        self._one(connection, record, item)
             else:
                 self._together(connection, pairs)
             faults.point("consumer.mid_batch")  # effects written, nothing committed yet
@@ -197,8 +199,7 @@ class BatchApplier:
                   pairs: list[tuple[Record, Incoming | Exception]]) -> None:
         """The whole batch straight in the transaction, dedupe and bookkeeping set-wise."""
         wanted = [i for _, i in pairs if isinstance(i, Incoming) and self.wants(i.envelope)]
-        letters = [dead_letter(self.group, r, i, notice_prefix=self.notice_prefix)
-                   for r, i in pairs if isinstance(i, Exception)]
+        letters = [self._undecoded(r, i) for r, i in pairs if isinstance(i, Exception)]
         seen = tracking.already_processed(connection, self.group,
                                           [i.envelope.event_id for i in wanted]
                                           + [letter.message_id for letter in letters])
@@ -212,6 +213,10 @@ class BatchApplier:
                                 [i.envelope.event_id for i in todo]
                                 + [letter.message_id for letter in letters])
 
+    def _undecoded(self, record: Record, error: Exception) -> DeadLetter:
+        with about(record, error):
+            return dead_letter(self.group, record, error, notice_prefix=self.notice_prefix)
+
     def _handle_together(self, connection: Connection, items: list[Incoming]) -> None:
         if not items:
             return
@@ -224,7 +229,8 @@ class BatchApplier:
 
     def _one_after_another(self, connection: Connection, items: Sequence[Incoming]) -> None:
         for item in items:
-            self.handler(connection, item)
+            with about(item, item):
+                self.handler(connection, item)
 
     def _decode(self, record: Record) -> Incoming | Exception:
         value = record.value
@@ -275,6 +281,14 @@ class BatchApplier:
             return
         connection.execute(outbox.insert(), letter.rows)
         tracking.mark_processed(connection, self.group, [letter.message_id])
+
+
+def about(record: Record | Incoming, item: Incoming | Exception) -> AbstractContextManager[None]:
+    """Lines logged meanwhile name the record, and its order once it decoded
+    (adapters/logs.py); a `batch_handler` that takes a batch set-wise says it per
+    message itself (services/applier.py)."""
+    order = item.order_id if isinstance(item, Incoming) else None
+    return logs.applying(record.topic, record.partition, record.offset, order)
 
 
 def _roll_back(savepoint: Any, error: BaseException) -> None:

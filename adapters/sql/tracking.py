@@ -54,6 +54,18 @@ def read_group_positions(engine: Engine, group: str) -> dict[TopicPartitionKey, 
         raise PositionsUnreadable(f"positions of {group}: {exc}") from exc
 
 
+def read_last_applied(engine: Engine, group: str) -> datetime | None:
+    """When `group` last committed a batch (its newest position row's `updated_at`,
+    which every batch's transaction stamps, skipped messages' too); None: never."""
+    try:
+        with engine.connect().execution_options(**READONLY) as connection:
+            newest = connection.execute(sa.select(sa.func.max(consumer_positions.c.updated_at))
+                                        .where(consumer_positions.c.group_id == group)).scalar()
+    except SQLAlchemyError as exc:
+        raise PositionsUnreadable(f"positions of {group}: {exc}") from exc
+    return None if newest is None else datetime.fromisoformat(newest)
+
+
 def save_positions(connection: Connection, group: str,
                    positions: Mapping[TopicPartitionKey, int]) -> None:
     if not positions:

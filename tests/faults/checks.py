@@ -51,6 +51,7 @@ class Figures:
     scenario: str
     store: str
     scale: str
+    kafka: str = "plain"  # ORDERFLOW_FAULT_KAFKA: one plaintext node, or secure-3
     started: float = field(default_factory=time.monotonic)
     facts: dict[str, Any] = field(default_factory=dict)
 
@@ -59,6 +60,7 @@ class Figures:
 
     def publish(self) -> dict[str, Any]:
         line = {"scenario": self.scenario, "store": self.store, "scale": self.scale,
+                "kafka": self.kafka,
                 **self.facts, "seconds": round(time.monotonic() - self.started, 1)}
         print(f"\nFAULT FIGURES {json.dumps(line)}")
         FIGURES.parent.mkdir(parents=True, exist_ok=True)

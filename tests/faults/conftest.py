@@ -8,6 +8,7 @@ from pathlib import Path as FilePath
 
 import pytest
 
+from adapters.credentials import ADMIN
 from services.bootstrap import Orderflow
 from tests.conftest import Env, MakeEnv
 from tests.faults.checks import Figures
@@ -51,14 +52,15 @@ def fleet(env: Env, tmp_path: FilePath) -> Iterator[Fleet]:
 
 
 @pytest.fixture
-def broker(kafka: str) -> Broker:
-    return Broker(kafka)
+def broker(env: Env) -> Broker:
+    return Broker(env.settings.kafka(ADMIN))  # the admin reads every topic, secured or not
 
 
 @pytest.fixture
 def figures(request: pytest.FixtureRequest, system_store: str) -> Iterator[Figures]:
     name = request.node.name.removeprefix("test_")
-    recorded = Figures(name, system_store, scale().name)
+    recorded = Figures(name, system_store, scale().name,
+                       os.environ.get("ORDERFLOW_FAULT_KAFKA", "plain"))
     yield recorded
     if recorded.facts:
         recorded.publish()

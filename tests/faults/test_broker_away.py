@@ -10,8 +10,6 @@ it, and every order ends on its path: an outage is not poison, and it loses noth
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from collections import Counter
 
@@ -59,10 +57,11 @@ def poison(app: Orderflow, broker: Broker,
 
 
 def kill(broker: LocalBroker) -> None:
-    pid = broker.status().pid
-    assert pid is not None
-    os.kill(pid, signal.SIGKILL)
-    wait_until(lambda: probe(broker.address, 0.5) is PortState.FREE, 30, "the broker to die")
+    """Every node: the whole cluster away."""
+    for node in broker.nodes:
+        node.kill()
+    wait_until(lambda: all(probe(n.address, 0.5) is PortState.FREE for n in broker.nodes), 30,
+               "the broker to die")
 
 
 def letters(app: Orderflow, *where: sa.ColumnElement[bool]) -> int:
@@ -77,7 +76,7 @@ def letters(app: Orderflow, *where: sa.ColumnElement[bool]) -> int:
 
 def test_broker_away_while_work_waits(dedicated: LocalBroker, app: Orderflow, fleet: Fleet,
                                       added: dict[str, int], figures: Figures) -> None:
-    size, broker = scale(), Broker(dedicated.address)
+    size, broker = scale(), Broker(dedicated.admin())
     records, expected = poison(app, broker, size.away_poison)
     fleet.start(ALL)
     fleet.wait_up()

@@ -14,40 +14,39 @@ import pytest
 
 from adapters.kafka.admin import PortState, probe
 from adapters.kafka.broker import LocalBroker
-from adapters.settings import PROJECT_ROOT
 from services.bootstrap import Orderflow
 from tests.conftest import Env, MakeEnv
 from tests.faults.checks import Figures, check_everything
 from tests.faults.harness import ALL, Fleet, Placer, seeded, settle
 from tests.faults.scale import scale
 from tests.integration.test_exactly_once import Broker, mix
-from tests.support import free_port_pair, wait_until
+from tests.support import dedicated_cluster, wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(scale().test_timeout)]
 
 
 @pytest.fixture
 def dedicated(tmp_path: FilePath) -> Iterator[LocalBroker]:
-    broker = LocalBroker(cache_dir=PROJECT_ROOT / ".cache", port=free_port_pair(),
-                         home=tmp_path / "broker")
+    """This module's broker: one node, or in the secured pass a cluster of three, whose
+    node 1 is the one the faults hit."""
+    broker = dedicated_cluster(tmp_path / "broker")
     broker.start()
     yield broker
-    pid = broker.status().pid
+    pid = broker.nodes[0].live_pid()
     if pid is not None:
         os.kill(pid, signal.SIGCONT)  # a paused broker cannot stop
     broker.stop()
 
 
 def kill_and_restart(broker: LocalBroker) -> None:
-    pid = broker.status().pid
-    assert pid is not None
-    os.kill(pid, signal.SIGKILL)
-    wait_until(lambda: probe(broker.address, 0.5) is PortState.FREE, 30, "the broker to die")
+    node = broker.nodes[0]
+    node.kill()
+    wait_until(lambda: probe(node.address, 0.5) is PortState.FREE, 30, "the broker to die")
     broker.start()
 
 
 def pause(broker: LocalBroker, seconds: float) -> None:
-    pid = broker.status().pid
+    pid = broker.nodes[0].live_pid()
     assert pid is not None
     os.kill(pid, signal.SIGSTOP)
     try:
@@ -60,7 +59,7 @@ def pause(broker: LocalBroker, seconds: float) -> None:
 def seeded_env(dedicated: LocalBroker, make_env: MakeEnv,
                system_store: str) -> tuple[Env, dict[str, int]]:
     """This module's system runs on the dedicated broker."""
-    return seeded(make_env, dedicated.address, system_store)
+    return seeded(make_env, dedicated.environment(), system_store)
 
 
 def test_broker_killed_and_paused(dedicated: LocalBroker, env: Env, app: Orderflow,
@@ -82,7 +81,7 @@ def test_broker_killed_and_paused(dedicated: LocalBroker, env: Env, app: Orderfl
         else:
             pause(dedicated, size.pause_seconds)
     placed = placer.result(size.settle_timeout)
-    broker = Broker(dedicated.address)
+    broker = Broker(dedicated.admin())
     settle(app, broker, placed, fleet, size.settle_timeout)
     check_everything(app, broker, placed, added, figures)
     figures.record(broker_kills=size.broker_kills, broker_pauses=size.broker_pauses,

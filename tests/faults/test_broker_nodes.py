@@ -16,14 +16,13 @@ import pytest
 
 from adapters.kafka.admin import under_replicated
 from adapters.kafka.broker import LocalBroker, LocalNode
-from adapters.settings import PROJECT_ROOT
 from services.bootstrap import Orderflow
 from tests.conftest import Env, MakeEnv
 from tests.faults.checks import Figures, check_everything, longest_stall
 from tests.faults.harness import ALL, Fleet, Placer, seeded, settle
 from tests.faults.scale import scale
 from tests.integration.test_exactly_once import Broker, mix
-from tests.support import free_port_pair, wait_until
+from tests.support import dedicated_cluster, wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(scale().test_timeout)]
 if scale().name == "small":  # CI's size: two and a half minutes, so once, on SQLite;
@@ -34,8 +33,7 @@ REJOIN = 120.0  # seconds a restarted node has to catch up with every partition
 
 @pytest.fixture
 def cluster(tmp_path: FilePath) -> Iterator[LocalBroker]:
-    nodes = LocalBroker(cache_dir=PROJECT_ROOT / ".cache", port=free_port_pair(NODES),
-                        nodes=NODES, home=tmp_path / "cluster")
+    nodes = dedicated_cluster(tmp_path / "cluster", NODES)  # secured in the secured pass
     nodes.start()
     yield nodes
     nodes.stop()
@@ -45,14 +43,14 @@ def cluster(tmp_path: FilePath) -> Iterator[LocalBroker]:
 def seeded_env(cluster: LocalBroker, make_env: MakeEnv,
                system_store: str) -> tuple[Env, dict[str, int]]:
     """This module's system runs on the dedicated cluster."""
-    return seeded(make_env, cluster.address, system_store)
+    return seeded(make_env, cluster.environment(), system_store)
 
 
 def back_in_sync(cluster: LocalBroker) -> None:
     """`start` brings back the node that is down; then wait until it holds every
     partition again, as an operator waits between two nodes of a rolling restart."""
     cluster.start()
-    wait_until(lambda: under_replicated(cluster.address) == 0, REJOIN,
+    wait_until(lambda: under_replicated(cluster.admin()) == 0, REJOIN,
                "every partition to be fully replicated again")
 
 
@@ -86,7 +84,7 @@ def test_broker_nodes_killed_restarted_and_the_controller_killed(
     assert controller is not None, "no node recorded a quorum leader"
     crash(cluster, cluster.node(controller))
     placed = placer.result(size.settle_timeout)
-    broker = Broker(cluster.address)
+    broker = Broker(cluster.admin())
     settle(app, broker, placed, fleet, size.settle_timeout)
     check_everything(app, broker, placed, added, figures)
     figures.record(nodes=NODES, node_kills=size.node_kills, rolling_restarts=1,

@@ -17,6 +17,8 @@ import orjson
 import pytest
 from confluent_kafka import Message, Producer
 
+from adapters.credentials import Kafka
+from adapters.kafka.client import base_config
 from adapters.kafka.topics import COMMAND_TOPICS, EVENT_TOPICS
 from domain.commands import ConfirmOrder
 from domain.inventory_events import StockRejected
@@ -63,12 +65,12 @@ def unknown_order(topic: str) -> bytes | None:
     return orjson.dumps(envelope(body, order_id, flow))
 
 
-def produce(bootstrap: str, records: list[tuple[str, int, bytes | None]], *,
+def produce(bootstrap: Kafka, records: list[tuple[str, int, bytes | None]], *,
             fresh: bool = False) -> list[Message]:
     """Write `records`, each to its partition, and check the broker kept their order
     there; `fresh`: nothing else writes to these partitions, so they must sit at
     offsets 0, 1, 2, ... in the order produced."""
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
+    producer = Producer({**base_config(bootstrap), "enable.idempotence": True,
                          "message.max.bytes": 3 * MIB})
     delivered: dict[int, Message] = {}
 

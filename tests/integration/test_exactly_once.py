@@ -91,6 +91,8 @@ def prepare(make_env: MakeEnv, kafka: str | Mapping[str, str], store: str,
     with opened(env) as app:
         app.upgrade()
         app.create_topics()
+        if env.settings.kafka_security.sasl:  # default-deny: every service its own ACLs
+            app.apply_acls()
         for sku, units in STOCK.items():
             app.inventory().add_stock(sku, units)
         for customer, cents in CREDIT.items():

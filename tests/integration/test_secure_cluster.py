@@ -6,17 +6,23 @@ and nothing else; and both flows run end to end, every service as its own princi
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path as FilePath
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka.admin._acl import AclBinding, AclBindingFilter
 
 from adapters.credentials import ADMIN
+from adapters.kafka import acl
+from adapters.kafka.acl import READ, TOPIC, Applied, Grant
+from adapters.kafka.admin import admin_client
 from adapters.kafka.broker import LocalBroker
 from adapters.kafka.client import base_config, consumer_config, producer_config
 from adapters.settings import PROJECT_ROOT
+from adapters.sql.published import published_topics
 from services.bootstrap import Orderflow
 from tests.conftest import Env, MakeEnv
 from tests.integration.test_exactly_once import Broker, mix, opened, place_all, prepare, settle
@@ -25,6 +31,7 @@ from tests.system import RunningSystem
 
 pytestmark = [pytest.mark.kafka, pytest.mark.store("sqlite")]
 DENIED = KafkaError.TOPIC_AUTHORIZATION_FAILED
+INVENTORY = "User:inventory"
 
 
 @pytest.fixture(scope="module")
@@ -38,11 +45,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
 
 def secured(make_env: MakeEnv, cluster: LocalBroker, **more: str) -> Env:
     """A migrated, seeded environment on the cluster, its topics created and its ACLs
-    applied by the admin."""
+    applied by the admin (prepare does it on a secured cluster)."""
     env = prepare(make_env, {**cluster.environment(), **more}, "sqlite")
-    with opened(env) as app:
-        applied = app.apply_acls()
-    assert applied.created > 0
+    with opened(env) as app:  # ACLs reach the other nodes a moment later; until then a
+        # node describes fewer, and an apply re-creates them (harmlessly): wait for none
+        wait_until(lambda: app.apply_acls().created == 0, 30, "every node to hold the ACLs")
+        planned = sum(len(grants) for grants in app.acl_plan().values())
+        assert app.apply_acls() == Applied(created=0, deleted=0, unchanged=planned)
     return env
 
 
@@ -129,3 +138,46 @@ def test_the_admin_connection_never_shows_its_password(cluster: LocalBroker) -> 
     password = cluster.security().passwords[ADMIN]
     assert password not in repr(admin) and password not in repr(cluster.security())
     assert base_config(admin)["sasl.password"] == password  # but librdkafka gets it
+
+
+def test_topology_agrees_after_acl_apply_and_reports_an_acl_removed_by_hand(
+        cluster: LocalBroker, make_env: MakeEnv, tmp_path: FilePath) -> None:
+    """Declared, observed (inventory running, its stock published) and authorised agree;
+    then one ACL is deleted with the admin client, and `topology` names that grant."""
+    env = prepare(make_env, {**cluster.environment(), "ORDERFLOW_FLOWS": "orchestration"},
+                  "sqlite")
+    with opened(env) as app:
+        app.apply_acls()  # idempotent: prepare may have applied them already
+        gone = Grant(TOPIC, app.topic("inventory.commands"), READ)
+        system = RunningSystem(env.environ, tmp_path / "logs")
+        try:
+            system.start(["inventory"])
+            app.wait_for_groups(["inventory"])
+            wait_until(lambda: published_topics(app.store("inventory")), 60,
+                       "inventory's relay to publish its stock")
+            agreed = run_cli(["topology", "--json"], env.environ)
+        finally:
+            system.stop()
+    assert agreed.code == 0, agreed.stdout[-2000:] + agreed.stderr
+    document = json.loads(agreed.stdout)
+    assert document["differences"] == []
+    inventory = document["observed"][INVENTORY]
+    assert (inventory["state"], inventory["reads"]) == ("running", [gone.name])
+    assert env.settings.topic_prefix + "inventory" in inventory["writes"]
+    assert document["authorised"][INVENTORY] == document["declared"][INVENTORY]
+    _delete(cluster, acl.binding(INVENTORY, gone))
+    drifted = run_cli(["topology"], env.environ)
+    assert drifted.code == 1, drifted.stdout[-2000:] + drifted.stderr
+    assert drifted.stdout.splitlines()[-3:] == [
+        "1 difference:", "- missing-acl: User:inventory READ topic inventory.commands",
+        "  declared, but the broker has no such ACL"]
+
+
+def _delete(cluster: LocalBroker, found: AclBinding) -> None:
+    """Delete one binding by hand, as an operator with the admin client would."""
+    exact = AclBindingFilter(found.restype, found.name, found.resource_pattern_type,
+                             found.principal, found.host, found.operation,
+                             found.permission_type)
+    client = admin_client(cluster.admin())  # kept until the answer is in: its end cancels it
+    for future in client.delete_acls([exact]).values():
+        assert len(future.result()) == 1

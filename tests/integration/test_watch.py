@@ -10,14 +10,13 @@ import json
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from services.bootstrap import SERVICES
-from services.supervisor import UP_STATE, is_alive
+from services.supervisor import is_alive
 from tests.conftest import Env
 from tests.support import CLI, run_cli, user_environ, wait_until
 
@@ -37,29 +36,6 @@ def snapshot(env: Env) -> dict[str, Any]:
     assert done.code == 0 and done.stderr == "", done.stderr
     document: dict[str, Any] = json.loads(done.stdout)
     return document
-
-
-def serving(logs: Path, service: str) -> bool:
-    log = logs / f"{service}.log"
-    return log.exists() and f"{service}: running" in log.read_text(errors="replace")
-
-
-@pytest.fixture
-def up(env: Env, tmp_path: Path) -> Iterator[Path]:
-    """A running `orderflow up`; its state file. It must stop cleanly (exit 0)."""
-    state, logs = env.settings.data_dir / UP_STATE, env.settings.data_dir / "logs"
-    with (tmp_path / "up.err").open("wb") as err:
-        process = subprocess.Popen([CLI, "up"], env=user_environ(env.environ),
-                                   stdout=subprocess.DEVNULL, stderr=err,
-                                   stdin=subprocess.DEVNULL)
-    try:
-        wait_until(state.exists, 60, "up's state file")
-        wait_until(lambda: all(serving(logs, s) for s in SERVICES), 90, "every service")
-        yield state
-    finally:
-        process.send_signal(signal.SIGTERM)
-        code = process.wait(60)
-    assert code == 0, (tmp_path / "up.err").read_text()
 
 
 def place(env: Env, flow: str, customer: str) -> str:

@@ -279,6 +279,14 @@ def test_lag_is_the_high_watermarks_minus_the_stored_positions() -> None:
         "inventory": None, "order": None}
     assert lag_with(FakeOffsets(), {"order": stores["order"]}).of(["inventory", "order"]) == {
         "inventory": None, "order": 5}
+    # `orderflow lag`: the same, per topic read (a topic caught up is named with its 0)
+    with inventory.begin() as connection:
+        connection.execute(sa.text(
+            "INSERT INTO consumer_positions VALUES ('g.inventory', 't.orders', 1, 9, 'x')"))
+    two = FakeOffsets({"g.inventory": {("t.orders", 0), ("t.orders", 1), ("t.payments", 0)}})
+    assert lag_with(two, stores).by_topic(["inventory", "order"]) == {
+        "inventory": {"t.orders": 10 - 7, "t.payments": 6 - 1}, "order": {"t.payments": 5}}
+    assert lag_with(FakeOffsets(away=True), stores).by_topic(["order"]) == {"order": None}
 
 
 def test_behind_never_counts_below_zero_and_skips_partitions_the_broker_lacks() -> None:
