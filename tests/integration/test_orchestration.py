@@ -170,8 +170,14 @@ def _cli_json(env: Env, *args: str) -> Any:
     return json.loads(result.stdout)
 
 
-def _shown(env: Env, order_id: str) -> str:
-    return str(_cli_json(env, "status", order_id)["status"])
+def _shown(env: Env, order_id: str) -> str | None:
+    """The status `orderflow status` shows, or None while the projector has not yet
+    written the order into its read model ("no order … (yet)", exit 1)."""
+    result = run_cli(["status", order_id, "--json"], env.environ)
+    if result.code == 1 and "(yet)" in result.stderr:
+        return None
+    assert result.code == 0, result.stderr
+    return str(json.loads(result.stdout)["status"])
 
 
 def _shipment(app: Orderflow, order_id: str) -> str:
