@@ -18,6 +18,11 @@ through a watcher for commits from other processes (the CLI placing an order) â€
 LISTEN/NOTIFY on PostgreSQL, `PRAGMA data_version` on SQLite. Backing-off polls remain
 as the safety net, should the watcher miss something or lose its connection.
 
+A relay publishes the rows of one publisher: the store's own relay those with no
+`publisher` (every row a service writes), the CLI's relay those marked `cli` â€” the
+copies `orderflow dlq redrive` sends back to a source topic, which on a secured cluster
+the consuming service may read but not write (services/dead_letters.py).
+
 Two histograms (adapters/metrics.py) time the relay's hops: a delivered row's
 `created_at` to the read of the pass that published it (pick-up), and each produce call
 to its delivery report, the broker's ack (publish).
@@ -99,11 +104,15 @@ STOP_GRACE = 5.0
 
 class OutboxRelay:
     def __init__(self, engine: Engine, bootstrap: Kafka, *, batch_size: int = 1000,
-                 name: str = "relay") -> None:
+                 name: str = "relay", publisher: str | None = None,
+                 delivery_timeout_ms: int = DELIVERY_TIMEOUT_MS) -> None:
         self.engine = engine
         self.bootstrap = bootstrap
         self.batch_size = batch_size
         self.name = name
+        self.publisher = publisher  # None: the store's own rows (outbox.publisher NULL)
+        self._next_query = _next_batch(publisher)
+        self.delivery_timeout_ms = delivery_timeout_ms  # a broker away: how long a pass waits
         self.wakeup = threading.Event()
         self._stopping = threading.Event()  # set by run(): stop waiting for reports
         self.watching = threading.Event()  # the commit watcher sees other processes' commits
@@ -113,12 +122,13 @@ class OutboxRelay:
     @property
     def producer(self) -> Producer:
         if self._producer is None:  # lazy: nothing connects until there is work
-            self._producer = Producer(producer_config(self.bootstrap))
+            self._producer = Producer(producer_config(
+                self.bootstrap, **{"message.timeout.ms": self.delivery_timeout_ms}))
         return self._producer
 
     def pending(self) -> int:
         """Rows waiting to be published (quarantined rows are not waiting)."""
-        return self._count(_WAITING)
+        return self._count(sa.and_(_WAITING, _published_by(self.publisher)))
 
     def quarantined(self) -> int:
         return self._count(outbox.c.quarantined_at.is_not(None))
@@ -212,7 +222,8 @@ class OutboxRelay:
 
     def _next_batch(self) -> list[Any]:
         with self.engine.connect().execution_options(**READONLY) as connection:
-            return list(run(connection, _NEXT_BATCH, {"limit": self.batch_size}))
+            return list(run(connection, self._next_query,
+                            {"limit": self.batch_size, "publisher": self.publisher}))
 
     def _produce(self, rows: list[Any]) -> Reports:
         reports = Reports(len(rows))
@@ -224,7 +235,7 @@ class OutboxRelay:
                                len(rows) - index)
                 reports.expected = index
                 break
-        deadline = time.monotonic() + DELIVERY_TIMEOUT_MS / 1000 + 5
+        deadline = time.monotonic() + self.delivery_timeout_ms / 1000 + 5
         while not reports.complete and time.monotonic() < deadline:
             if self._stopping.is_set():  # stopping: what is in flight gets a short grace
                 deadline = min(deadline, time.monotonic() + STOP_GRACE)
@@ -321,6 +332,16 @@ def _epoch(stamp: str) -> float | None:
 
 
 _WAITING = sa.and_(outbox.c.published_at.is_(None), outbox.c.quarantined_at.is_(None))
-# The same rows, as the pending index (ix_outbox_pending) covers them: lowest id first.
-_NEXT_BATCH = ("SELECT id, topic, key, value, headers, created_at FROM outbox "
-               "WHERE published_at IS NULL AND quarantined_at IS NULL ORDER BY id LIMIT :limit")
+
+
+def _published_by(publisher: str | None) -> Any:
+    return outbox.c.publisher.is_(None) if publisher is None else outbox.c.publisher == publisher
+
+
+def _next_batch(publisher: str | None) -> str:
+    """The waiting rows of one publisher, as the pending index (ix_outbox_pending) covers
+    them: lowest id first."""
+    mine = "publisher IS NULL" if publisher is None else "publisher = :publisher"
+    return ("SELECT id, topic, key, value, headers, created_at FROM outbox WHERE"
+            f" published_at IS NULL AND quarantined_at IS NULL AND {mine} ORDER BY id"
+            " LIMIT :limit")

@@ -15,7 +15,7 @@ from cli.context import app_of
 from cli.output import console, emit_json, progress
 
 if TYPE_CHECKING:
-    from adapters.kafka.broker import BrokerStatus
+    from adapters.kafka.broker import BrokerStatus, LocalBroker
 
 NOT_RUNNING = 3  # the exit code of `pg_ctl status` (and LSB `status`) for "not running"
 DEGRADED = 1  # LSB's "dead, pid file left": some nodes are down
@@ -72,7 +72,13 @@ def start(ctx: typer.Context, port: Port = None, nodes: Nodes = None, secure: Se
                        plain=len(status.nodes) == 1 and not broker.secure)
     if json:
         emit_json(_document(status, started=started, environment=broker.environment()))
-        return
+    else:
+        _print_started(status, started, broker, orderflow.settings.bootstrap_servers)
+
+
+def _print_started(status: BrokerStatus, started: bool, broker: LocalBroker,
+                   configured: str) -> None:
+    """What `start` did, and how other shells reach the cluster."""
     out = console()
     if not started:
         who = "" if status.state == "running" else " (not started by orderflow)"
@@ -87,7 +93,7 @@ def start(ctx: typer.Context, port: Port = None, nodes: Nodes = None, secure: Se
         out.print(f"logs: {status.log_file.parent.parent.parent}/node-N/logs/server.log")
     if broker.secure:
         out.print(f"passwords (0600): {broker.credentials}")
-    if status.address != orderflow.settings.bootstrap_servers or broker.secure:
+    if status.address != configured or broker.secure:
         out.print("orderflow commands here use it; elsewhere export:")
         for name, value in broker.environment().items():
             out.print(f"  export {name}={value}", soft_wrap=True)

@@ -82,22 +82,26 @@ def redrive(ctx: typer.Context,
             every: Annotated[bool, typer.Option("--all", help="Every one still to redrive.")]
             = False,
             topic: Topic = None, json: Json = False) -> None:
-    """Send dead letters back to their source topic (quarantined rows back to the relay);
-    the store's relay publishes them. A dead letter goes back once."""
+    """Send dead letters back to their source topic, published by the CLI (quarantined
+    rows back to their store's relay). A dead letter goes back once; exit 1 when a copy
+    could not be sent yet (the next redrive sends it first)."""
     if (letter_id is None) == (not every):
         raise typer.BadParameter("give an ID or --all (not both)")
     if topic is not None and not every:
         raise typer.BadParameter("--topic goes with --all", param_hint="--topic")
     letters = app_of(ctx).dead_letters()
-    if every:
-        done, skipped = letters.redrive_all(topic)
-    else:
-        done, skipped = [letters.redrive(letter_id or "")], []
+    outcome = letters.redrive_all(topic) if every else letters.redrive(letter_id or "")
     if json:
-        emit_json({"redriven": [_redriven(r) for r in done],
-                   "skipped": [{**_summary(s.letter), "reason": s.reason} for s in skipped]})
-        return
-    _report(done, skipped, app_of(ctx).settings.topic_prefix)
+        emit_json({"redriven": [_redriven(r) for r in outcome.redriven],
+                   "skipped": [{**_summary(s.letter), "reason": s.reason}
+                               for s in outcome.skipped],
+                   "unsent": outcome.unsent, "why": outcome.why})
+    else:
+        _report(outcome.redriven, outcome.skipped, app_of(ctx).settings.topic_prefix)
+    if outcome.unsent:
+        info(f"{outcome.unsent} copies queued but not sent yet ({outcome.why});"
+             " `orderflow dlq redrive --all` sends them")
+        raise typer.Exit(1)
 
 
 def _report(done: list[Redriven], skipped: list[Skipped], prefix: str) -> None:
@@ -106,7 +110,7 @@ def _report(done: list[Redriven], skipped: list[Skipped], prefix: str) -> None:
     if not done:
         typer.echo(f"nothing to redrive{f' ({len(skipped)} skipped)' if skipped else ''}")
         return
-    table(f"redriven: {len(done)} (each store's relay publishes them)",
+    table(f"redriven: {len(done)} (copies sent by the CLI, released rows by their relay)",
           ["id", "store", "kind", "to", "order", "outbox"],
           [(r.letter.message_id[:8], r.letter.store, r.letter.kind,
             r.letter.source_topic.removeprefix(prefix), _short(r.letter.order_id),

@@ -6,4 +6,4 @@ import (the CLI's quick commands read one table); `tests/unit/test_migrations_he
 fails when a new revision does not move it.
 """
 
-HEAD = "0008"
+HEAD = "0009"

@@ -59,6 +59,7 @@ SERVICES = ("order", "inventory", "payment", "shipping", "orchestrator", "projec
 # The service of each optional saga step (ORDERFLOW_STEPS): deployed only when switched on.
 STEP_SERVICES = {"fraud": "fraud"}
 KNOWN_SERVICES = (*SERVICES, *STEP_SERVICES.values())
+CLI_DELIVERY_TIMEOUT_MS = 30_000  # a command waits this long for a broker away, then reports
 
 
 class UnknownService(OrderflowError):
@@ -75,6 +76,7 @@ class Orderflow:
     settings: Settings
     clock: Clock = system_clock
     _engines: dict[str, Engine] = field(default_factory=dict)
+    _cli_relays: dict[str, OutboxRelay] = field(default_factory=dict)
 
     @cached_property
     def catalog(self) -> Catalog:
@@ -295,7 +297,20 @@ class Orderflow:
         from adapters.sql.engine import STORES
         from services.dead_letters import DeadLetters
         return DeadLetters({s: self.store(s) for s in STORES}, self.settings.topic_prefix,
-                           system_clock)  # the wall clock, as the relay's and retention's
+                           system_clock,  # the wall clock, as the relay's and retention's
+                           self.cli_relay)
+
+    def cli_relay(self, store: str) -> OutboxRelay:
+        """The relay of the copies `dlq redrive` queued in `store` (publisher `cli`),
+        publishing as the CLI's principal; one per store, kept until `close`. A broker
+        that does not ack within CLI_DELIVERY_TIMEOUT_MS leaves them queued."""
+        from adapters.credentials import CLI
+        from adapters.relay import OutboxRelay
+        if store not in self._cli_relays:
+            self._cli_relays[store] = OutboxRelay(
+                self.store(store), self.settings.kafka(CLI), name=f"cli-relay-{store}",
+                publisher=CLI, delivery_timeout_ms=CLI_DELIVERY_TIMEOUT_MS)
+        return self._cli_relays[store]
 
     def timers(self, keys: Collection[str]) -> dict[str, dict[str, set[str]]]:
         """Store → timer kind → which of `keys` have a timer row there now."""
@@ -343,6 +358,9 @@ class Orderflow:
                     from_beginning=from_beginning, idle_timeout=timeout)
 
     def close(self) -> None:
+        for relay in self._cli_relays.values():
+            relay.close()
+        self._cli_relays.clear()
         for engine in self._engines.values():
             engine.dispose()
         self._engines.clear()

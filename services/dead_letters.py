@@ -2,8 +2,16 @@
 
 Each service's store holds the dead letters its consumer group wrote and the outbox rows
 its relay quarantined (adapters/sql/dead_letters.py); this use case looks at all of
-them, and changes one store at a time, in one transaction, never touching Kafka: the
-store's relay publishes whatever a redrive queued.
+them, and changes one store at a time, in one transaction, with no Kafka I/O inside it.
+
+A dead letter's copy goes back to its source topic: a topic the consuming service reads
+and, on a secured cluster, may not write. So the copy is queued for the CLI's principal
+(`outbox.publisher`, migrations/versions/0009), which may write every event and command
+topic, and once the transaction has committed the CLI's relay publishes it, as the
+store's relay would: marked only after the broker's ack. A copy the broker does not take
+now stays queued and is reported; the next redrive (of anything) sends it too. A
+released quarantined row and the notice to the read models stay the store's relay's:
+they go to topics the service itself publishes.
 
 Redriving a dead letter queues a copy of the original record (same key, same bytes,
 headers rebuilt from its envelope plus `redrive_of`) for the original topic and marks
@@ -26,14 +34,15 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import orjson
 from sqlalchemy import Connection, Engine
 
 from adapters.codec import DecodeError, Envelope, decode
+from adapters.credentials import CLI
 from adapters.kafka.topics import COMMAND_TOPICS, DLQ_SUFFIX, EVENT_TOPICS
 from adapters.notices import DeadLetterRedriven
 from adapters.sql import dead_letters as stored
@@ -89,9 +98,30 @@ class Skipped:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class Redrives:
+    """What one redrive did: sent back, skipped, and copies still queued (the broker did
+    not take them this time; `why` says what it said)."""
+
+    redriven: list[Redriven]
+    skipped: list[Skipped]
+    unsent: int = 0
+    why: str | None = None
+
+
+class Publisher(Protocol):
+    """The CLI's relay of one store (adapters/relay.py, publisher `cli`)."""
+
+    def publish_pending(self) -> int: ...
+    def pending(self) -> int: ...
+    def close(self) -> None: ...
+
+
 class DeadLetters:
-    def __init__(self, engines: Mapping[str, Engine], topic_prefix: str, clock: Clock) -> None:
+    def __init__(self, engines: Mapping[str, Engine], topic_prefix: str, clock: Clock,
+                 publishers: Callable[[str], Publisher]) -> None:
         self.engines, self.prefix, self.clock = engines, topic_prefix, clock
+        self.publishers = publishers
 
     def letters(self, topic: str | None = None) -> list[Letter]:
         """Every store's dead letters and quarantined rows, in the order they failed."""
@@ -130,14 +160,17 @@ class DeadLetters:
                               " give more of it")
         return next(iter(found.values()))
 
-    def redrive(self, letter_id: str) -> Redriven:
-        """Send one back, in one transaction on the store that holds it."""
+    def redrive(self, letter_id: str) -> Redrives:
+        """Send one back, in one transaction on the store that holds it; then publish
+        every store's queued copies (those an earlier redrive left too)."""
         letter = self.find(letter_id)
         with write(self.engines[letter.store]) as connection:
-            return self._redrive(connection, letter)
+            done = self._redrive(connection, letter)
+        return Redrives([done], [], *self.send(self.engines))
 
-    def redrive_all(self, topic: str | None = None) -> tuple[list[Redriven], list[Skipped]]:
-        """Send back everything waiting (from `topic`), one transaction per store."""
+    def redrive_all(self, topic: str | None = None) -> Redrives:
+        """Send back everything waiting (from `topic`), one transaction per store; then
+        publish every store's queued copies (those an earlier redrive left too)."""
         done: list[Redriven] = []
         skipped: list[Skipped] = []
         for store, pending in self._waiting(topic).items():
@@ -147,7 +180,23 @@ class DeadLetters:
                         done.append(self._redrive(connection, letter))
                     except RedriveRefused as exc:
                         skipped.append(Skipped(letter, str(exc)))
-        return done, skipped
+        return Redrives(done, skipped, *self.send(self.engines))
+
+    def send(self, stores: Iterable[str]) -> tuple[int, str | None]:
+        """Publish the copies queued in `stores` as the CLI: how many still wait, and the
+        first reason. Each is marked sent only after the broker's ack."""
+        unsent, why = 0, None
+        for store in stores:
+            relay = self.publishers(store)
+            try:
+                while relay.publish_pending():
+                    pass
+            except OrderflowError as exc:  # the copies stay queued
+                why = why or f"{store}: {exc}"
+            finally:
+                relay.close()
+            unsent += relay.pending()
+        return unsent, why
 
     def source_topic(self, name: str) -> str:
         """A source topic's full name from its base name (`orders`) or full name, with or
@@ -221,7 +270,7 @@ def _copy(letter: Letter, value: bytes | None, now: str) -> tuple[dict[str, Any]
     headers = [*headers_text(envelope), ("redrive_of", letter.message_id)]
     row = {"message_id": _message_id(envelope, letter), "topic": letter.source_topic,
            "key": _original_key(letter), "value": value,
-           "headers": orjson.dumps(headers).decode(), "created_at": now}
+           "headers": orjson.dumps(headers).decode(), "created_at": now, "publisher": CLI}
     return row, envelope
 
 

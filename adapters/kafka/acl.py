@@ -15,10 +15,10 @@ is never touched. What a principal may do is what its process really does, deriv
   group `orderflow-`; `lag` and `watch` DESCRIBE the services' groups; its own
   producers (the tutorial, `drill poison`) WRITE the event and command topics.
 
-A redriven dead letter (`orderflow dlq redrive`) is queued in the service's outbox for
-its source topic, a topic the service only reads: the plan does not let a service write
-what it consumes (it could forge the records others act on), so on a broker that
-enforces it the copy is refused and the relay quarantines it, visibly (`dlq list`).
+The plan does not let a service write what it consumes (it could forge the records
+others act on). A redriven dead letter (`orderflow dlq redrive`) goes back to its source
+topic, one the service only reads, so the CLI sends that copy itself, as `cli`, whose
+WRITE on the event and command topics covers every source topic (services/dead_letters.py).
 
 DESCRIBE is granted only where nothing else is: an ALLOW of READ or WRITE implies
 DESCRIBE on the same resource (Kafka's authorizer, IMPLIES_DESCRIBE). The relays'

@@ -27,7 +27,9 @@ import signal
 import subprocess
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from adapters.credentials import (
@@ -344,26 +346,26 @@ class LocalBroker:
         """principal → password (JSON, 0600) of a secure cluster, generated on first start."""
         return self.home / "credentials.json"
 
-    @property
+    @cached_property
     def tls(self) -> tls.TlsFiles:
+        """The CA and certificates, generated on first use and then kept (one look)."""
         return tls.ensure(self.home / "tls")
 
     def security(self) -> KafkaSecurity:
         """How clients reach this cluster (nothing to say for a plaintext one)."""
-        if not self.secure:
-            return KafkaSecurity()
-        return KafkaSecurity(protocol="SASL_SSL", mechanism=MECHANISM,
-                             ca_location=self.tls.ca, credentials=self.credentials,
-                             passwords=self._passwords())
+        return self._security(self._passwords if self.secure else {})
 
     def environment(self) -> dict[str, str]:
-        """The environment that points orderflow at this cluster (no password in it)."""
+        """The environment that points orderflow at this cluster (no password in it:
+        children read the credentials file)."""
         found = {"KAFKA_BOOTSTRAP_SERVERS": self.address}
-        if self.secure:
-            found |= {"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_MECHANISM": MECHANISM,
-                      "KAFKA_SSL_CA_LOCATION": str(self.tls.ca),
-                      "ORDERFLOW_KAFKA_CREDENTIALS": str(self.credentials)}
-        return found
+        return found | self._security({}).environment() if self.secure else found
+
+    def _security(self, passwords: Mapping[str, str]) -> KafkaSecurity:
+        if not self.secure:
+            return KafkaSecurity()
+        return KafkaSecurity(protocol="SASL_SSL", mechanism=MECHANISM, ca_location=self.tls.ca,
+                             credentials=self.credentials, passwords=passwords)
 
     def admin(self, address: str | None = None) -> Kafka:
         """The admin's connection, to the cluster or to one node."""
@@ -411,7 +413,7 @@ class LocalBroker:
             self._wait_ready(spawned, timeout)
             if self.secure:  # idempotent: every principal's password as the file says
                 upsert_scram_users(self.admin(), MECHANISM,
-                                   {p: self._passwords()[p] for p in PRINCIPALS})
+                                   {p: self._passwords[p] for p in PRINCIPALS})
         except BaseException:
             self._abandon(spawned)  # never leave a half-started cluster behind
             raise
@@ -420,15 +422,17 @@ class LocalBroker:
     def _extra(self, node: int) -> dict[str, str]:
         if not self.secure:
             return {}
-        return secure_properties(self.layout, node, self.tls, self._passwords()[ADMIN])
+        return secure_properties(self.layout, node, self.tls, self._passwords[ADMIN])
 
     def _scram(self) -> list[str]:
         if not self.secure:
             return []
-        return ["--add-scram", f"{MECHANISM}=[name={ADMIN},password={self._passwords()[ADMIN]}]"]
+        return ["--add-scram", f"{MECHANISM}=[name={ADMIN},password={self._passwords[ADMIN]}]"]
 
+    @cached_property
     def _passwords(self) -> dict[str, str]:
-        """Every principal's password, generated into the 0600 file on first use."""
+        """Every principal's password, generated into the 0600 file on first use, read
+        once (the readiness loop asks for the admin's many times)."""
         if not self.credentials.exists():
             generated = {p: secrets.token_urlsafe(24) for p in (ADMIN, *PRINCIPALS)}
             write_private(self.credentials, json.dumps(generated, indent=2) + "\n")

@@ -6,7 +6,9 @@ published only after Kafka's delivery report. So the distinct topics of a store'
 published rows are the topics its principal has written, as far as the rows go back:
 retention (adapters/sql/retention.py) deletes published rows after a while, so this is
 "since the last prune". `orderflow topology` reads producers from here until the traces
-(OpenTelemetry) can say it; an unpublished or quarantined row was not written.
+(OpenTelemetry) can say it; an unpublished or quarantined row was not written, and a row
+of another publisher (a redriven copy, sent by the CLI: outbox.publisher) was not
+written by the service.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ class OutboxUnreadable(OrderflowError):
 def published_topics(engine: Engine) -> set[str]:
     """The topics of the store's published outbox rows, on a read-only connection of its
     own (an observer's, as tracking.read_group_positions)."""
-    query = sa.select(outbox.c.topic).where(outbox.c.published_at.is_not(None)).distinct()
+    query = sa.select(outbox.c.topic).where(outbox.c.published_at.is_not(None),
+                                            outbox.c.publisher.is_(None)).distinct()
     try:
         with engine.connect().execution_options(**READONLY) as connection:
             return {row.topic for row in connection.execute(query)}

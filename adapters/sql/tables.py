@@ -1,4 +1,4 @@
-"""The tables every store has (created by migrations/versions/0001, grown by 0006 and 0007)."""
+"""The tables every store has (made by migrations/versions/0001, grown by 0006, 0007, 0009)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ outbox = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Column("quarantined_at", sa.String(40)),  # set aside after failing to publish
     sa.Column("redriven_at", sa.String(40)),  # a dead letter sent back to its source topic
+    sa.Column("publisher", sa.String(20)),  # NULL: the store's relay; "cli": a redriven copy
 )
 
 consumer_positions = sa.Table(

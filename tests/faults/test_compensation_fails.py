@@ -100,7 +100,7 @@ def unwind(app: Orderflow, broker: Broker, fleet: Fleet, clock: ManualClock, wat
         if not stuck and all(s is None or s.is_terminal for s in sagas) and _ended(app, placed):
             return True
         clock.advance(40 * HOUR)  # past the longest backoff: 32 step timeouts of an hour
-        redriven += len(app.dead_letters().redrive_all()[0])
+        redriven += len(app.dead_letters().redrive_all().redriven)
         return False
 
     wait_until(done, timeout, "every compensation to get through", interval=0.3)

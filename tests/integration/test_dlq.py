@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -29,7 +27,6 @@ from adapters.codec import encode, envelope_for
 from adapters.kafka.consumer import ConsumerRuntime
 from adapters.records import Incoming
 from adapters.relay import OutboxRelay
-from adapters.settings import PROJECT_ROOT
 from adapters.sql.retention import prune
 from adapters.sql.tables import consumer_positions, outbox, timers
 from adapters.sql.timers import set_timer
@@ -38,7 +35,7 @@ from domain.errors import Unhandleable
 from domain.order_events import OrderConfirmed
 from services.bootstrap import Orderflow, bootstrap
 from tests.conftest import Env, MakeEnv
-from tests.support import InThread, wait_until
+from tests.support import InThread, run_cli, wait_until
 
 STORES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 KEY = "5d0c8a4e-1b2f-4c3d-9e8f-7a6b5c4d3e2f"
@@ -181,7 +178,7 @@ def last_record(app: Orderflow, partition: int) -> Any:
 
 @pytest.mark.kafka
 def test_a_dead_letter_is_redriven_once_and_handled_exactly_once_by_its_group(
-        app: Orderflow, cli: Cli, running: list[Running], relays: list[OutboxRelay]) -> None:
+        app: Orderflow, cli: Cli, running: list[Running]) -> None:
     # given two groups on `orders`, one of which cannot handle the second record
     ids = produce(app, 3)
     broken = {ids[1]}
@@ -193,9 +190,9 @@ def test_a_dead_letter_is_redriven_once_and_handled_exactly_once_by_its_group(
     # then that record is a dead letter of the failing group, listed and shown
     letter = listed_and_shown(app, cli, failing.group, ids[1])
 
-    # when the handler is fixed, the dead letter redriven and its store's relay runs
+    # when the handler is fixed and the dead letter redriven
     broken.clear()
-    redrive_and_publish(app, cli, relays, letter["id"])
+    redrive_and_publish(app, cli, letter["id"])
     wait_until(lambda: position(app, failing) == position(app, healthy) == 4, 60,
                "both groups to read the copy")
     # then the failing group handled it once, the other group not again
@@ -239,18 +236,17 @@ def listed_and_shown(app: Orderflow, cli: Cli, group: str, event_id: str) -> dic
     return letter
 
 
-def redrive_and_publish(app: Orderflow, cli: Cli, relays: list[OutboxRelay],
-                        letter_id: str) -> None:
-    """Redrive: the copy waits in the outbox, with `redrive_of`, until the relay runs."""
+def redrive_and_publish(app: Orderflow, cli: Cli, letter_id: str) -> None:
+    """Redrive: the CLI publishes the copy, with `redrive_of`, marked after the ack."""
     code, out, err = cli("dlq", "redrive", letter_id, "--json")
     assert code == 0, err
-    [done] = json.loads(out)["redriven"]
+    document = json.loads(out)
+    [done] = document["redriven"]
+    assert (document["unsent"], document["why"]) == (0, None)
     copy = next(r for r in outbox_rows(app, "inventory") if r.id == done["copy_row"])
-    assert (copy.topic, copy.key, copy.published_at) == (app.topic("orders"), KEY, None)
+    assert (copy.topic, copy.key, copy.publisher) == (app.topic("orders"), KEY, "cli")
+    assert copy.published_at is not None
     assert ["redrive_of", letter_id] in orjson.loads(copy.headers)
-    relay = app.relay("inventory")
-    relays.append(relay)
-    drain(relay)
 
 
 def replay(app: Orderflow, running: list[Running], group: Running, broken: set[str]) -> None:
@@ -375,6 +371,7 @@ def test_an_id_prefix_names_one_entry_or_is_refused(app: Orderflow, cli: Cli) ->
     assert cli("dlq", "show", "abc")[0] == 2  # too short to be an id: a usage error
 
 
+@pytest.mark.kafka
 def test_retention_keeps_dead_letters_until_they_are_redriven(
         app: Orderflow, cli: Cli) -> None:
     # given two old, published dead letters, one of them redriven
@@ -389,20 +386,23 @@ def test_retention_keeps_dead_letters_until_they_are_redriven(
     assert [row.message_id for row in outbox_rows(app, "shipping")] == [kept]
 
 
-def test_dlq_commands_load_no_kafka_client(app: Orderflow, env: Env) -> None:
-    """Redrive only writes outbox rows: no Kafka I/O at all, so none in a transaction."""
+@pytest.mark.kafka
+def test_a_redrive_commits_before_it_sends_and_a_copy_left_unsent_goes_next_time(
+        app: Orderflow, env: Env) -> None:
+    """The redrive's transaction commits before any Kafka I/O: a CLI killed at its first
+    produce leaves the dead letter redriven and its copy queued; the next redrive, with
+    nothing left to send back, publishes that copy."""
     dead_letter_row(app, good_value())
-    script = ("from cli.main import run\nimport sys, json\n"
-              "codes = [run(['dlq', c, '--json']) for c in ('list',)]\n"
-              "codes.append(run(['dlq', 'redrive', '--all', '--json']))\n"
-              "print(json.dumps([codes, sorted(sys.modules)]))")
-    environ = {**{k: v for k, v in os.environ.items()
-                  if not k.startswith(("ORDERFLOW_", "KAFKA_BOOTSTRAP"))}, **env.environ}
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          env=environ, cwd=PROJECT_ROOT, timeout=60, check=True)
-    codes, modules = json.loads(done.stdout.splitlines()[-1])
-    assert codes == [0, 0]
-    assert not {m for m in modules if m.startswith(("confluent_kafka", "adapters.relay",
-                                                    "adapters.kafka.consumer"))}
-    [letter] = [r for r in outbox_rows(app, "shipping") if r.topic.endswith(".dlq")]
+    crashed = run_cli(["dlq", "redrive", "--all"],
+                      {**env.environ, "ORDERFLOW_FAULT": "relay.before_produce:1"})
+    assert crashed.code == 137, crashed.stderr
+    [letter] = [row for row in outbox_rows(app, "shipping") if row.topic.endswith(".dlq")]
+    [copy] = [row for row in outbox_rows(app, "shipping") if row.publisher == "cli"]
     assert letter.redriven_at is not None
+    assert (copy.topic, copy.published_at) == (app.topic("shipping"), None)
+    again = run_cli(["dlq", "redrive", "--all", "--json"], env.environ)
+    assert again.code == 0, again.stderr
+    assert json.loads(again.stdout) == {"redriven": [], "skipped": [], "unsent": 0,
+                                        "why": None}
+    [sent] = [row for row in outbox_rows(app, "shipping") if row.publisher == "cli"]
+    assert (sent.id, sent.published_at is not None) == (copy.id, True)

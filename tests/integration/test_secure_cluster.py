@@ -2,7 +2,8 @@
 SCRAM-SHA-512, StandardAuthorizer, no access without an ACL. Clients without credentials
 or with a wrong password are refused with one line; under orchestration alone the ACLs
 that `acl apply` derives from the services let a participant read its command topic
-and nothing else; and both flows run end to end, every service as its own principal."""
+and nothing else; both flows run end to end, every service as its own principal; and a
+dead letter goes back to a topic its consumer may only read, published as the CLI."""
 
 from __future__ import annotations
 
@@ -25,13 +26,24 @@ from adapters.settings import PROJECT_ROOT
 from adapters.sql.published import published_topics
 from services.bootstrap import Orderflow
 from tests.conftest import Env, MakeEnv
-from tests.integration.test_exactly_once import Broker, mix, opened, place_all, prepare, settle
+from tests.integration.test_exactly_once import (
+    STOCK,
+    Broker,
+    Path,
+    mix,
+    opened,
+    place_all,
+    prepare,
+    settle,
+    unpublished,
+)
 from tests.support import free_port_pair, run_cli, wait_until
 from tests.system import RunningSystem
 
 pytestmark = [pytest.mark.kafka, pytest.mark.store("sqlite")]
 DENIED = KafkaError.TOPIC_AUTHORIZATION_FAILED
 INVENTORY = "User:inventory"
+OVER_CREDIT = Path((("BOOK-1", 1),), "bob", "DE", ("rejected", "over_credit"))
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +106,34 @@ def test_both_flows_end_to_end_each_service_its_own_principal(
     assert all(code == 0 for code in codes.values()), codes
     denied = [name for name in codes if "AUTHORIZATION_FAILED" in system.log(name)]
     assert denied == [], f"a service was refused something it does: {denied}"
+
+
+def test_a_dead_letter_goes_back_to_a_topic_its_consumer_may_only_read(
+        cluster: LocalBroker, make_env: MakeEnv, tmp_path: FilePath) -> None:
+    """Inventory may read `payments`, never write it; its release of stock fails until
+    the PaymentDeclined lands in `payments.dlq`. `redrive --all` sends the copy back as
+    the CLI's principal: the stock comes back, nothing is quarantined, nothing waits."""
+    env = secured(make_env, cluster, ORDERFLOW_FAULT_FAIL="release_stock:6")
+    system = RunningSystem(env.environ, tmp_path / "logs")
+    try:
+        system.start(["order", "inventory", "payment"])
+        with opened(env) as app:
+            place_all(app, [(OVER_CREDIT, "choreography")])
+            wait_until(lambda: _published_letters(app) == 1, 120,
+                       "the release of stock to land in payments.dlq")
+            outcome = app.dead_letters().redrive_all()
+            assert (len(outcome.redriven), outcome.skipped, outcome.unsent) == (1, [], 0)
+            wait_until(lambda: app.inventory().stock("BOOK-1").available == STOCK["BOOK-1"],
+                       60, "the redriven release to give the stock back")
+            wait_until(lambda: unpublished(app, ["order", "inventory", "payment"]) == 0, 30,
+                       "every relay to publish what the release wrote")
+            assert [letter.kind for letter in app.dead_letters().letters()] == ["dead letter"]
+    finally:
+        system.stop()
+
+
+def _published_letters(app: Orderflow) -> int:
+    return sum(1 for letter in app.dead_letters().letters() if letter.published_at)
 
 
 def _read(app: Orderflow, principal: str, topic: str) -> int | None:

@@ -144,10 +144,11 @@ def test_a_binding_reads_back_as_the_grant_it_was_made_from() -> None:
 def _row(topic: str, n: int, **marks: str) -> dict[str, Any]:
     return {"message_id": f"m-{n}", "topic": topic, "key": "k", "value": b"{}",
             "headers": "[]", "created_at": "2026-01-01T00:00:00+00:00",
-            "published_at": None, "quarantined_at": None, **marks}
+            "published_at": None, "quarantined_at": None, "publisher": None, **marks}
 
 
 def test_the_observed_producers_are_the_topics_of_the_published_outbox_rows() -> None:
+    """Its own rows only: a redriven copy, sent by the CLI, is not the service's write."""
     engine = sa.create_engine("sqlite://", poolclass=StaticPool)
     upgrade(engine, "inventory", None)
     now = "2026-01-01T00:00:01+00:00"
@@ -155,7 +156,8 @@ def test_the_observed_producers_are_the_topics_of_the_published_outbox_rows() ->
         connection.execute(outbox.insert(), [
             _row("t.inventory", 1, published_at=now), _row("t.inventory", 2, published_at=now),
             _row("t.orders.dlq", 3, published_at=now), _row("t.payments", 4),  # not yet
-            _row("t.orders", 5, quarantined_at=now)])  # refused: never written
+            _row("t.orders", 5, quarantined_at=now),  # refused: never written
+            _row("t.payments", 6, published_at=now, publisher="cli")])  # a redriven copy
     assert published_topics(engine) == {"t.inventory", "t.orders.dlq"}
     with pytest.raises(OutboxUnreadable):
         published_topics(sa.create_engine("sqlite://"))  # no outbox table
